@@ -1,0 +1,1 @@
+"""PostgreSQL: table definitions, engines, migrations and the queries each part of the service needs."""

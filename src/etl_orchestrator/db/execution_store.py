@@ -1,0 +1,314 @@
+"""The write path of executions, used by activities (synchronous; activities run it in threads).
+
+Every status change is written with its log lines and its events in one transaction, so the API
+(which reads only PostgreSQL) and the event stream never disagree. Per-partition layer outcomes
+live in ``etl_executions.result -> 'partitions'``; the seed's ``layers`` object is recomputed from
+them on every change, under the execution row's lock, so concurrent partitions never lose updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from etl_orchestrator.db.models import (
+    data_quality_metrics,
+    etl_executions,
+    execution_logs,
+    partitions,
+    pipelines,
+)
+from etl_orchestrator.domain.enums import ExecutionStatus, Layer, LayerStatus
+from etl_orchestrator.domain.errors import NotFoundError
+from etl_orchestrator.domain.events import EventType
+from etl_orchestrator.events.outbox import enqueue_event
+
+MIB = 1024 * 1024
+LIVE_STATUSES = (ExecutionStatus.SCHEDULED.value, ExecutionStatus.RUNNING.value)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the seed's TIMESTAMP columns hold it."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    id: UUID
+    org_id: int
+    name: str
+    source_kind: str
+    source_config: dict[str, Any]
+    quality_rules: list[dict[str, Any]]
+    restatement_days: int
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class QualityIssueRow:
+    metric_type: str
+    count: int
+    severity: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def load_pipeline(engine: Engine, pipeline_id: UUID) -> PipelineRecord:
+    with engine.connect() as conn:
+        row = conn.execute(select(pipelines).where(pipelines.c.id == pipeline_id)).mappings().first()
+    if row is None:
+        raise NotFoundError("pipeline not found", pipeline_id=pipeline_id)
+    return PipelineRecord(id=row["id"], org_id=row["org_id"], name=row["name"], source_kind=row["source_kind"],
+                          source_config=dict(row["source_config"] or {}),
+                          quality_rules=list(row["quality_rules"] or []),
+                          restatement_days=row["restatement_days"])
+
+
+# ------------------------------------------------------------------------------------------ aggregation
+
+
+def _aggregate_status(statuses: Sequence[str], partition_count: int) -> str:
+    if not statuses:
+        return LayerStatus.PENDING.value
+    if LayerStatus.RUNNING.value in statuses:
+        return LayerStatus.RUNNING.value
+    if LayerStatus.FAILED.value in statuses:
+        return LayerStatus.FAILED.value
+    if len(statuses) < partition_count:
+        return LayerStatus.RUNNING.value
+    if all(status == LayerStatus.SKIPPED.value for status in statuses):
+        return LayerStatus.SKIPPED.value
+    return LayerStatus.COMPLETED.value
+
+
+def aggregate_layers(partition_outcomes: dict[str, dict[str, Any]], partition_count: int) -> dict[str, Any]:
+    """The seed's ``layers`` object, summed over the partitions of an execution."""
+
+    def outcomes(layer: Layer) -> list[dict[str, Any]]:
+        return [per[layer.value] for per in partition_outcomes.values() if layer.value in per]
+
+    bronze, silver, gold = outcomes(Layer.BRONZE), outcomes(Layer.SILVER), outcomes(Layer.GOLD)
+    tables: list[str] = []
+    for outcome in gold:
+        for table in outcome.get("tables_updated", []):
+            if table not in tables:
+                tables.append(table)
+    return {
+        "bronze": {
+            "status": _aggregate_status([o["status"] for o in bronze], partition_count),
+            "records": sum(o.get("records", 0) for o in bronze),
+            "size_mb": round(sum(o.get("size_bytes", 0) for o in bronze) / MIB, 1),
+            "duration_ms": sum(o.get("duration_ms", 0) for o in bronze),
+        },
+        "silver": {
+            "status": _aggregate_status([o["status"] for o in silver], partition_count),
+            "records": sum(o.get("records", 0) for o in silver),
+            "records_filtered": sum(o.get("records_filtered", 0) for o in silver),
+            "duration_ms": sum(o.get("duration_ms", 0) for o in silver),
+        },
+        "gold": {
+            "status": _aggregate_status([o["status"] for o in gold], partition_count),
+            "tables_updated": tables,
+            "duration_ms": sum(o.get("duration_ms", 0) for o in gold),
+        },
+    }
+
+
+def _partition_count(row: dict[str, Any]) -> int:
+    if row["date_start"] and row["date_end"]:
+        return (row["date_end"] - row["date_start"]).days + 1
+    return 1
+
+
+def _lock_execution(conn: Connection, execution_id: UUID) -> dict[str, Any]:
+    row = conn.execute(
+        select(etl_executions).where(etl_executions.c.id == execution_id).with_for_update()
+    ).mappings().first()
+    if row is None:
+        raise NotFoundError("execution not found", execution_id=execution_id)
+    return dict(row)
+
+
+def _write_logs(conn: Connection, *, execution_id: UUID, org_id: int, layer: str | None,
+                partition_date: date | None, lines: Iterable[LogLine]) -> None:
+    rows = [{"execution_id": execution_id, "org_id": org_id, "timestamp": utcnow(), "level": line.level,
+             "layer": layer, "partition_date": partition_date, "message": line.message, "details": line.details}
+            for line in lines]
+    if rows:
+        conn.execute(insert(execution_logs), rows)
+
+
+# ------------------------------------------------------------------------------------------ transitions
+
+
+def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run_id: str | None) -> bool:
+    """Mark the execution running and announce it. False when it is already over (nothing to do)."""
+    with engine.begin() as conn:
+        row = _lock_execution(conn, execution_id)
+        if ExecutionStatus(row["status"]).is_terminal:
+            return False
+        if row["status"] == ExecutionStatus.RUNNING.value:
+            return True  # a retried or replayed begin: already announced
+        now = utcnow()
+        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
+            status=ExecutionStatus.RUNNING.value, started_at=now, updated_at=now, workflow_id=workflow_id,
+            result={"layers": aggregate_layers({}, _partition_count(row)), "partitions": {}, "run_id": run_id},
+        ))
+        dates = f"{row['date_start']}" if row["date_start"] == row["date_end"] else \
+            f"{row['date_start']} to {row['date_end']}"
+        _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
+                    lines=[LogLine("info", f"Execution started for {dates}")])
+        enqueue_event(conn, EventType.EXECUTION_STARTED, org_id=row["org_id"], pipeline_id=row["pipeline_id"],
+                      execution_id=execution_id, data={
+                          "status": ExecutionStatus.RUNNING.value, "trigger": row["trigger"],
+                          "date_start": str(row["date_start"]), "date_end": str(row["date_end"]),
+                      })
+    return True
+
+
+def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, layer: Layer,
+                 outcome: dict[str, Any], logs: Sequence[LogLine] = (),
+                 quality_issues: Sequence[QualityIssueRow] = (), extra: dict[str, Any] | None = None,
+                 ledger: dict[str, Any] | None = None) -> None:
+    """Store one partition's outcome for one layer; emit ``layer.completed`` when it completed or was skipped.
+
+    ``extra`` merges more keys into the partition's entry (for example the row-count invariant);
+    ``ledger`` updates the partition ledger in the same transaction.
+    """
+    with engine.begin() as conn:
+        row = _lock_execution(conn, execution_id)
+        result = dict(row["result"] or {})
+        per_partition: dict[str, dict[str, Any]] = dict(result.get("partitions") or {})
+        key = partition_date.isoformat()
+        entry = dict(per_partition.get(key) or {})
+        entry[layer.value] = outcome
+        if extra:
+            entry.update(extra)
+        per_partition[key] = entry
+        result["partitions"] = per_partition
+        layers = aggregate_layers(per_partition, _partition_count(row))
+        result["layers"] = layers
+        now = utcnow()
+        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
+            result=result, layer=layer.value, updated_at=now,
+            records_processed=layers["bronze"]["records"],
+            records_failed=layers["silver"]["records_filtered"],
+            size_bytes=sum(p.get("bronze", {}).get("size_bytes", 0) for p in per_partition.values()),
+        ))
+        _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=layer.value,
+                    partition_date=partition_date, lines=logs)
+        if quality_issues:
+            conn.execute(insert(data_quality_metrics), [
+                {"pipeline_id": row["pipeline_id"], "org_id": row["org_id"], "execution_id": execution_id,
+                 "layer": layer.value, "metric_type": issue.metric_type, "count": issue.count,
+                 "severity": issue.severity, "details": issue.details, "timestamp": now,
+                 "partition_date": partition_date}
+                for issue in quality_issues
+            ])
+            for issue in quality_issues:
+                if issue.count > 0 and issue.severity in ("warning", "error"):
+                    enqueue_event(conn, EventType.QUALITY_ISSUE_DETECTED, org_id=row["org_id"],
+                                  pipeline_id=row["pipeline_id"], execution_id=execution_id, data={
+                                      "layer": layer.value, "partition_date": key,
+                                      "issue": {"metric_type": issue.metric_type, "count": issue.count,
+                                                "severity": issue.severity, "details": issue.details}})
+        if outcome.get("status") in (LayerStatus.COMPLETED.value, LayerStatus.SKIPPED.value):
+            enqueue_event(conn, EventType.LAYER_COMPLETED, org_id=row["org_id"], pipeline_id=row["pipeline_id"],
+                          execution_id=execution_id, data={"layer": layer.value, "partition_date": key,
+                                                           **outcome})
+        if ledger is not None:
+            _upsert_ledger(conn, pipeline_id=row["pipeline_id"], org_id=row["org_id"],
+                           partition_date=partition_date, values=ledger)
+
+
+def _upsert_ledger(conn: Connection, *, pipeline_id: UUID, org_id: int, partition_date: date,
+                   values: dict[str, Any]) -> None:
+    row = {"pipeline_id": pipeline_id, "date": partition_date, "org_id": org_id, "updated_at": datetime.now(UTC),
+           **values}
+    statement = pg_insert(partitions).values(**row)
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[partitions.c.pipeline_id, partitions.c.date],
+        set_={key: statement.excluded[key] for key in row if key not in ("pipeline_id", "date")},
+    ))
+
+
+def finish_execution(engine: Engine, execution_id: UUID, *, error: str | None = None,
+                     cancelled: bool = False) -> str:
+    """Close the execution: final status, durations, log line and ``execution.completed|failed``."""
+    with engine.begin() as conn:
+        row = _lock_execution(conn, execution_id)
+        if ExecutionStatus(row["status"]).is_terminal:
+            return row["status"]
+        result = dict(row["result"] or {})
+        per_partition = result.get("partitions") or {}
+        failed_dates = sorted(d for d, entry in per_partition.items()
+                              if any(isinstance(v, dict) and v.get("status") == LayerStatus.FAILED.value
+                                     for v in entry.values()))
+        if cancelled:
+            status = ExecutionStatus.CANCELLED
+        elif error or failed_dates:
+            status = ExecutionStatus.FAILED
+        else:
+            status = ExecutionStatus.COMPLETED
+        if status is ExecutionStatus.FAILED and not error:
+            error = "partitions failed: " + ", ".join(failed_dates)
+        now = utcnow()
+        started = row["started_at"] or now
+        duration_ms = int((now - started).total_seconds() * 1000)
+        result["total_duration_ms"] = duration_ms
+        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
+            status=status.value, completed_at=now, updated_at=now, duration_ms=duration_ms, error=error,
+            result=result, layer=None if status is ExecutionStatus.COMPLETED else row["layer"],
+        ))
+        level = "info" if status is ExecutionStatus.COMPLETED else "error"
+        message = f"Execution {status.value} in {duration_ms} ms" + (f": {error}" if error else "")
+        _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
+                    lines=[LogLine(level, message)])
+        event = EventType.EXECUTION_COMPLETED if status is ExecutionStatus.COMPLETED else EventType.EXECUTION_FAILED
+        enqueue_event(conn, event, org_id=row["org_id"], pipeline_id=row["pipeline_id"], execution_id=execution_id,
+                      data={"status": status.value, "duration_ms": duration_ms, "error": error,
+                            "layers": result.get("layers"), "records_processed": row["records_processed"],
+                            "records_failed": row["records_failed"]})
+        return status.value
+
+
+def append_logs(engine: Engine, execution_id: UUID, *, org_id: int, layer: str | None,
+                partition_date: date | None, lines: Sequence[LogLine]) -> None:
+    with engine.begin() as conn:
+        _write_logs(conn, execution_id=execution_id, org_id=org_id, layer=layer, partition_date=partition_date,
+                    lines=lines)
+
+
+def update_progress(engine: Engine, execution_id: UUID, progress: dict[str, Any]) -> None:
+    """Live progress (records and bytes done); no lock, last writer wins, it is advisory."""
+    with engine.begin() as conn:
+        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
+            progress=progress, updated_at=utcnow()))
+
+
+def partition_history(engine: Engine, pipeline_id: UUID, before: date, days: int = 14) -> tuple[list[int], str | None]:
+    """Bronze row counts of the pipeline's last completed days before ``before``, and this day's silver hash."""
+    with engine.connect() as conn:
+        counts = conn.execute(
+            select(partitions.c.bronze_records)
+            .where(partitions.c.pipeline_id == pipeline_id, partitions.c.date < before,
+                   partitions.c.status == "completed", partitions.c.bronze_records.is_not(None))
+            .order_by(partitions.c.date.desc()).limit(days)
+        ).scalars().all()
+        current_hash = conn.execute(
+            select(partitions.c.silver_content_hash)
+            .where(partitions.c.pipeline_id == pipeline_id, partitions.c.date == before,
+                   partitions.c.status == "completed")
+        ).scalar()
+    return [int(count) for count in counts], current_hash

@@ -1,0 +1,1 @@
+"""Domain types, enums and the error taxonomy. Imports nothing internal."""

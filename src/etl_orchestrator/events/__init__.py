@@ -1,0 +1,1 @@
+"""Events: the transactional outbox, its relay to NATS JetStream, and webhooks."""
