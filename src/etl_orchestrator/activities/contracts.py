@@ -1,0 +1,145 @@
+"""Inputs and results of activities and workflows: small, serialisable, never rows of data."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from etl_orchestrator.config import RetrySettings
+from etl_orchestrator.domain.partition import PartitionRef
+
+
+class RunOptions(BaseModel):
+    """Settings a workflow needs, fixed when the run starts (workflow code must not read config)."""
+
+    task_queue: str = "etl-workers"
+    activity_timeout: timedelta = timedelta(minutes=30)
+    heartbeat_timeout: timedelta = timedelta(seconds=30)
+    short_timeout: timedelta = timedelta(seconds=60)
+    retry: RetrySettings = RetrySettings()
+    poll_initial: timedelta = timedelta(seconds=5)
+    poll_max: timedelta = timedelta(minutes=5)
+    report_timeout: timedelta = timedelta(hours=2)
+    partition_parallelism: int = 4
+
+
+class ReportRef(BaseModel):
+    """A source report being prepared (mirrors the connector's handle, no secrets)."""
+
+    source: str
+    state: str
+    query_id: str | None = None
+    report_id: str | None = None
+    download_url: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class BeginInput(BaseModel):
+    execution_id: UUID
+    workflow_id: str
+    run_id: str | None = None
+
+
+class RequestReportInput(BaseModel):
+    execution_id: UUID
+    partition: PartitionRef
+
+
+class CheckReportInput(BaseModel):
+    execution_id: UUID
+    partition: PartitionRef
+    report: ReportRef
+
+
+class IngestInput(BaseModel):
+    execution_id: UUID
+    partition: PartitionRef
+    report: ReportRef
+
+
+class BronzeOutcome(BaseModel):
+    records: int
+    size_bytes: int
+    duration_ms: int
+    totals: dict[str, str] | None = None
+    source_format: str
+
+
+class SilverInput(BaseModel):
+    execution_id: UUID
+    partition: PartitionRef
+    source_format: str
+    totals: dict[str, str] | None = None
+    force: bool = False
+
+
+class SilverOutcome(BaseModel):
+    records_in: int
+    records: int
+    quarantined: int
+    duplicates_removed: int
+    content_hash: str
+    unchanged: bool
+    duration_ms: int
+
+
+class GoldInput(BaseModel):
+    execution_id: UUID
+    partition: PartitionRef
+    skip: bool = False
+
+
+class GoldOutcome(BaseModel):
+    records: int
+    tables_updated: list[str]
+    skipped: bool
+    duration_ms: int
+
+
+class PartitionFailureInput(BaseModel):
+    execution_id: UUID
+    partition: PartitionRef
+    layer: str
+    error: str
+
+
+class FinishInput(BaseModel):
+    execution_id: UUID
+    error: str | None = None
+    cancelled: bool = False
+
+
+class ETLInput(BaseModel):
+    """One execution: a pipeline over a date range (one partition per date)."""
+
+    execution_id: UUID
+    org_id: int
+    pipeline_id: UUID
+    start: date
+    end: date
+    force: bool = False
+    options: RunOptions = RunOptions()
+
+
+class PartitionResult(BaseModel):
+    date: date
+    status: str
+    bronze: BronzeOutcome | None = None
+    silver: SilverOutcome | None = None
+    gold: GoldOutcome | None = None
+    error: str | None = None
+
+
+class ETLResult(BaseModel):
+    execution_id: UUID
+    status: str
+    partitions: list[PartitionResult] = Field(default_factory=list)
+
+
+class IngestionInput(BaseModel):
+    execution_id: UUID
+    partition: PartitionRef
+    options: RunOptions = RunOptions()

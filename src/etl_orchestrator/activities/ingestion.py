@@ -1,0 +1,149 @@
+"""Activities of DataIngestionWorkflow: ask the source for a report, check on it, download it into Bronze.
+
+Waiting between checks happens in the workflow (durable timers), never inside an activity. The
+download lands in a ``.partial`` file renamed only when complete, and the Bronze write replaces
+the partition atomically, so a retry or a crash never leaves half a partition.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from temporalio import activity
+
+from etl_orchestrator.activities.base import ActivityBase, retry_settings
+from etl_orchestrator.activities.contracts import (
+    BronzeOutcome,
+    CheckReportInput,
+    IngestInput,
+    ReportRef,
+    RequestReportInput,
+)
+from etl_orchestrator.activities.retrying import classified, current_state
+from etl_orchestrator.connectors import build_connector
+from etl_orchestrator.connectors.base import ReportHandle
+from etl_orchestrator.db import execution_store as store
+from etl_orchestrator.db.execution_store import LogLine
+from etl_orchestrator.domain.enums import Layer, LayerStatus, SourceKind
+from etl_orchestrator.domain.errors import DataError
+from etl_orchestrator.domain.partition import PartitionRef
+from etl_orchestrator.layers.bronze import land_to_bronze
+from etl_orchestrator.layers.gold import load_budgets
+from etl_orchestrator.lake import Lake
+
+SOURCE_LABELS = {SourceKind.DV360.value: "DV360", SourceKind.TTD.value: "The Trade Desk", SourceKind.FILE.value: "files"}
+PROGRESS_EVERY_S = 1.0
+
+
+def source_format_of(pipeline: store.PipelineRecord) -> str:
+    """The Bronze table a pipeline's raw files go to: the DSP's format, or the file source's format."""
+    if pipeline.source_kind == SourceKind.FILE.value:
+        return str(pipeline.source_config.get("format", "csv"))
+    return pipeline.source_kind
+
+
+def _to_ref(handle: ReportHandle) -> ReportRef:
+    return ReportRef(source=handle.source, state=handle.state, query_id=handle.query_id,
+                     report_id=handle.report_id, download_url=handle.download_url, extra=dict(handle.extra))
+
+
+def _to_handle(ref: ReportRef) -> ReportHandle:
+    return ReportHandle(source=ref.source, state=ref.state, query_id=ref.query_id, report_id=ref.report_id,
+                        download_url=ref.download_url, extra=dict(ref.extra))
+
+
+class IngestionActivities(ActivityBase):
+    def __init__(self, *args, lake: Lake, landing_dir: Path, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lake = lake
+        self.landing_dir = landing_dir
+
+    def landing_path(self, partition: PartitionRef, execution_id: UUID) -> Path:
+        return self.landing_dir / partition.key / f"{execution_id}.raw"
+
+    @activity.defn(name="request_report")
+    @classified(retry_settings)
+    async def request_report(self, params: RequestReportInput) -> ReportRef:
+        pipeline = await self.offload(store.load_pipeline, self.engine, params.partition.pipeline_id)
+        label = SOURCE_LABELS.get(pipeline.source_kind, pipeline.source_kind)
+        await self.offload(
+            store.record_layer, self.engine, params.execution_id, partition_date=params.partition.date,
+            layer=Layer.BRONZE, outcome={"status": LayerStatus.RUNNING.value},
+            logs=[LogLine("info", f"Started data ingestion from {label}", {"date": str(params.partition.date)})],
+            ledger={"status": "running", "last_execution_id": params.execution_id},
+        )
+        connector = build_connector(pipeline.source_kind, pipeline.source_config)
+        try:
+            handle = await connector.request_report(params.partition.date)
+        finally:
+            await connector.aclose()
+        return _to_ref(handle)
+
+    @activity.defn(name="check_report")
+    @classified(retry_settings)
+    async def check_report(self, params: CheckReportInput) -> ReportRef:
+        pipeline = await self.offload(store.load_pipeline, self.engine, params.partition.pipeline_id)
+        connector = build_connector(pipeline.source_kind, pipeline.source_config)
+        try:
+            handle = await connector.report_status(_to_handle(params.report))
+        finally:
+            await connector.aclose()
+        if handle.state == "FAILED":
+            raise DataError("the source reports the report as FAILED", query_id=handle.query_id,
+                            report_id=handle.report_id)
+        return _to_ref(handle)
+
+    @activity.defn(name="ingest_to_bronze")
+    @classified(retry_settings)
+    async def ingest_to_bronze(self, params: IngestInput) -> BronzeOutcome:
+        started = time.monotonic()
+        partition = params.partition
+        pipeline = await self.offload(store.load_pipeline, self.engine, partition.pipeline_id)
+        landing = self.landing_path(partition, params.execution_id)
+        landing.parent.mkdir(parents=True, exist_ok=True)
+        state = current_state()
+        partial = landing.with_suffix(landing.suffix + ".partial")
+        # Resume only from bytes that the previous attempt both wrote and heartbeated.
+        resume_from = min(int(state.checkpoint.get("bytes", 0)), partial.stat().st_size if partial.exists() else 0)
+        last_progress = [0.0]
+
+        def on_progress(bytes_done: int) -> None:
+            state.heartbeat(bytes=bytes_done)
+            now = time.monotonic()
+            if now - last_progress[0] >= PROGRESS_EVERY_S:
+                last_progress[0] = now
+                self.cpu_pool.submit(store.update_progress, self.engine, params.execution_id,
+                                     {"layer": "bronze", "date": str(partition.date), "bytes_done": bytes_done})
+
+        connector = build_connector(pipeline.source_kind, pipeline.source_config)
+        try:
+            if not landing.exists():
+                await connector.download(_to_handle(params.report), landing, resume_from=resume_from,
+                                         on_progress=on_progress)
+            insertion_orders = await connector.insertion_orders()
+        finally:
+            await connector.aclose()
+        if insertion_orders:
+            await self.offload(load_budgets, self.conninfo, org_id=partition.org_id,
+                               pipeline_id=partition.pipeline_id, insertion_orders=insertion_orders)
+        source_format = source_format_of(pipeline)
+        bronze = await self.offload(land_to_bronze, self.lake, partition, execution_id=params.execution_id,
+                                    source_format=source_format, raw_path=landing,
+                                    ingested_at=datetime.now(UTC))
+        outcome = BronzeOutcome(records=bronze.records, size_bytes=bronze.size_bytes,
+                                duration_ms=int((time.monotonic() - started) * 1000),
+                                totals=bronze.totals, source_format=source_format)
+        await self.offload(
+            store.record_layer, self.engine, params.execution_id, partition_date=partition.date, layer=Layer.BRONZE,
+            outcome={"status": LayerStatus.COMPLETED.value, "records": outcome.records,
+                     "size_bytes": outcome.size_bytes, "duration_ms": outcome.duration_ms},
+            logs=[LogLine("info", f"Fetched {outcome.records} records",
+                          {"date": str(partition.date), "bytes": outcome.size_bytes,
+                           "insertion_orders": len(insertion_orders)})],
+            ledger={"status": "running", "bronze_records": outcome.records},
+        )
+        landing.unlink(missing_ok=True)  # Bronze now holds the rows; the raw file was only a landing spot
+        return outcome

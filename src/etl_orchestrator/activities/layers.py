@@ -1,0 +1,146 @@
+"""Activities of ETLWorkflow: open and close an execution, build Silver and Gold for one partition.
+
+Each records its layer's status, counts, quality issues and events in PostgreSQL in one transaction
+(``db/execution_store.py``); the rows themselves stay in the lake and in ``gold``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from temporalio import activity
+
+from etl_orchestrator.activities.base import ActivityBase, retry_settings
+from etl_orchestrator.activities.contracts import (
+    BeginInput,
+    FinishInput,
+    GoldInput,
+    GoldOutcome,
+    PartitionFailureInput,
+    SilverInput,
+    SilverOutcome,
+)
+from etl_orchestrator.activities.retrying import classified
+from etl_orchestrator.db import execution_store as store
+from etl_orchestrator.db.execution_store import LogLine, QualityIssueRow
+from etl_orchestrator.domain.enums import Layer, LayerStatus
+from etl_orchestrator.lake import Lake
+from etl_orchestrator.layers.gold import latest_gold_date, load_campaign_daily, recompute_pacing
+from etl_orchestrator.layers.silver import bronze_to_silver
+from etl_orchestrator.quality.rules import rules_from_json
+
+GOLD_TABLES = ["campaign_daily", "pacing_metrics"]
+
+
+class LayerActivities(ActivityBase):
+    def __init__(self, *args, lake: Lake, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lake = lake
+
+    @activity.defn(name="begin_execution")
+    @classified(retry_settings)
+    async def begin_execution(self, params: BeginInput) -> bool:
+        return await self.offload(store.begin_execution, self.engine, params.execution_id,
+                                  workflow_id=params.workflow_id, run_id=params.run_id)
+
+    @activity.defn(name="build_silver")
+    @classified(retry_settings)
+    async def build_silver(self, params: SilverInput) -> SilverOutcome:
+        return await self.offload(self._build_silver, params)
+
+    def _build_silver(self, params: SilverInput) -> SilverOutcome:
+        started = time.monotonic()
+        partition = params.partition
+        pipeline = store.load_pipeline(self.engine, partition.pipeline_id)
+        trailing_counts, previous_hash = store.partition_history(self.engine, partition.pipeline_id, partition.date)
+        store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.SILVER,
+                           outcome={"status": LayerStatus.RUNNING.value})
+        result = bronze_to_silver(
+            self.lake, partition, execution_id=params.execution_id, rules=rules_from_json(pipeline.quality_rules),
+            totals=params.totals, trailing_row_counts=trailing_counts, previous_hash=previous_hash,
+            source_format=params.source_format,
+        )
+        unchanged = previous_hash is not None and previous_hash == result.content_hash and not params.force
+        filtered = result.quarantined + result.duplicates_removed
+        outcome = SilverOutcome(records_in=result.records_in, records=result.records_out,
+                                quarantined=result.quarantined, duplicates_removed=result.duplicates_removed,
+                                content_hash=result.content_hash, unchanged=unchanged,
+                                duration_ms=int((time.monotonic() - started) * 1000))
+        issues = [QualityIssueRow(metric_type=issue.metric_type, count=issue.count, severity=issue.severity,
+                                  details={"rule": issue.rule, "action": issue.action, **(issue.details or {})})
+                  for issue in result.issues]
+        # The quality score's numerator and denominator, so /data-quality needs only this table.
+        issues += [QualityIssueRow("records_total", outcome.records_in, "info"),
+                   QualityIssueRow("records_valid", outcome.records, "info")]
+        logs = [LogLine("info", f"Validated {outcome.records_in} records: {outcome.records} valid, "
+                                f"{outcome.quarantined} quarantined, {outcome.duplicates_removed} duplicates removed")]
+        if filtered:
+            logs.append(LogLine("warning", f"{filtered} records filtered due to data quality issues"))
+        if unchanged:
+            logs.append(LogLine("info", "Silver content unchanged since the last run; Gold is left untouched"))
+        store.record_layer(
+            self.engine, params.execution_id, partition_date=partition.date, layer=Layer.SILVER,
+            outcome={"status": LayerStatus.COMPLETED.value, "records": outcome.records,
+                     "records_in": outcome.records_in, "quarantined": outcome.quarantined,
+                     "duplicates_removed": outcome.duplicates_removed, "records_filtered": filtered,
+                     "content_hash": outcome.content_hash, "unchanged": unchanged,
+                     "duration_ms": outcome.duration_ms},
+            logs=logs, quality_issues=issues,
+            extra={"invariant": {
+                "bronze": outcome.records_in, "silver": outcome.records, "quarantined": outcome.quarantined,
+                "duplicates_removed": outcome.duplicates_removed,
+                "holds": outcome.records_in == outcome.records + outcome.quarantined + outcome.duplicates_removed,
+            }},
+            ledger={"silver_records": outcome.records, "quarantined_records": outcome.quarantined,
+                    "duplicates_removed": outcome.duplicates_removed},
+        )
+        return outcome
+
+    @activity.defn(name="build_gold")
+    @classified(retry_settings)
+    async def build_gold(self, params: GoldInput) -> GoldOutcome:
+        return await self.offload(self._build_gold, params)
+
+    def _build_gold(self, params: GoldInput) -> GoldOutcome:
+        started = time.monotonic()
+        partition = params.partition
+        if params.skip:
+            outcome = GoldOutcome(records=0, tables_updated=[], skipped=True, duration_ms=0)
+            status, logs = LayerStatus.SKIPPED, [LogLine("info", "Gold unchanged (silver content hash matches)")]
+        else:
+            store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.GOLD,
+                               outcome={"status": LayerStatus.RUNNING.value})
+            gold = load_campaign_daily(self.conninfo, self.lake, partition, execution_id=params.execution_id)
+            as_of = latest_gold_date(self.conninfo, pipeline_id=partition.pipeline_id) or partition.date
+            pacing_rows = recompute_pacing(self.conninfo, org_id=partition.org_id, pipeline_id=partition.pipeline_id,
+                                           as_of=as_of, execution_id=params.execution_id)
+            outcome = GoldOutcome(records=gold.rows, tables_updated=GOLD_TABLES, skipped=False,
+                                  duration_ms=int((time.monotonic() - started) * 1000))
+            status = LayerStatus.COMPLETED
+            logs = [LogLine("info", f"Loaded {gold.rows} rows into campaign_daily; "
+                                    f"pacing recomputed for {pacing_rows} budget segments as of {as_of}")]
+        store.record_layer(
+            self.engine, params.execution_id, partition_date=partition.date, layer=Layer.GOLD,
+            outcome={"status": status.value, "records": outcome.records, "tables_updated": outcome.tables_updated,
+                     "skipped": outcome.skipped, "duration_ms": outcome.duration_ms},
+            logs=logs,
+            ledger={"status": "completed", "last_success_execution_id": params.execution_id,
+                    **({} if outcome.skipped else {"gold_records": outcome.records})},
+        )
+        return outcome
+
+    @activity.defn(name="record_partition_failure")
+    @classified(retry_settings)
+    async def record_partition_failure(self, params: PartitionFailureInput) -> None:
+        await self.offload(
+            store.record_layer, self.engine, params.execution_id, partition_date=params.partition.date,
+            layer=Layer(params.layer), outcome={"status": LayerStatus.FAILED.value, "error": params.error},
+            logs=[LogLine("error", f"{params.layer} failed for {params.partition.date}: {params.error}")],
+            ledger={"status": "failed", "last_execution_id": params.execution_id},
+        )
+
+    @activity.defn(name="finish_execution")
+    @classified(retry_settings)
+    async def finish_execution(self, params: FinishInput) -> str:
+        return await self.offload(store.finish_execution, self.engine, params.execution_id, error=params.error,
+                                  cancelled=params.cancelled)

@@ -1,0 +1,1 @@
+"""Adapters over the service layer: REST (FastAPI) and gRPC."""

@@ -1,0 +1,39 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from etl_orchestrator.api.rest.deps import ContextDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="PostgreSQL and Temporal answer")
+async def readyz(ctx: ContextDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            async with ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        checks["postgres"] = "ok"
+    except Exception as exc:  # readiness reports any failure instead of raising it
+        checks["postgres"] = f"error: {exc.__class__.__name__}"
+    try:
+        async with asyncio.timeout(2):
+            await ctx.require_temporal().service_client.check_health()
+        checks["temporal"] = "ok"
+    except Exception as exc:  # readiness reports any failure instead of raising it
+        checks["temporal"] = f"error: {exc.__class__.__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                        status_code=200 if ready else 503)

@@ -1,0 +1,50 @@
+"""The API process (``etl-orchestrator api``): REST on ``api.port`` and gRPC on ``api.grpc_port``, one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import uvicorn
+
+from etl_orchestrator.api.grpc.server import start_grpc_server
+from etl_orchestrator.api.rest.app import create_app
+from etl_orchestrator.config import Settings
+from etl_orchestrator.db.engine import make_async_engine
+from etl_orchestrator.service.context import ServiceContext
+from etl_orchestrator.temporal_client import connect_temporal
+
+
+class EmbeddedUvicorn(uvicorn.Server):
+    """Uvicorn without its own signal handling: the process that embeds it decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
+    engine = make_async_engine(settings.database.url, pool_size=settings.database.pool_size)
+    temporal = await connect_temporal(settings)
+    ctx = ServiceContext(settings=settings, engine=engine, temporal=temporal)
+    app = create_app(settings, ctx)
+    server = EmbeddedUvicorn(uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
+                                            log_level="warning", access_log=False, lifespan="on"))
+    grpc_server, _ = await start_grpc_server(settings.api.host, settings.api.grpc_port)
+    rest_task = asyncio.create_task(server.serve())
+    try:
+        while not server.started and not rest_task.done():
+            await asyncio.sleep(0.02)
+        if rest_task.done():
+            rest_task.result()
+        if ready is not None:
+            ready.set()
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({rest_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(rest_task, 8)
+        await grpc_server.stop(grace=3)
+        await engine.dispose()

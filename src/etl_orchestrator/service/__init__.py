@@ -1,0 +1,1 @@
+"""The operations REST and gRPC share. Adapters call these; these call ``db`` and Temporal (by name)."""

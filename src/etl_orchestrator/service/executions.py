@@ -1,0 +1,282 @@
+"""Executions: trigger (idempotent), list (keyset pages from PostgreSQL), get, logs.
+
+Triggers are idempotent through two guards: the workflow id is deterministic from pipeline and
+range, and a partial unique index allows one live (scheduled/running) execution per workflow id,
+so concurrent identical triggers all get the one execution. The listing never asks Temporal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from etl_orchestrator.activities.contracts import ETLInput, RunOptions
+from etl_orchestrator.config import Settings
+from etl_orchestrator.db.execution_store import LIVE_STATUSES, aggregate_layers
+from etl_orchestrator.db.models import etl_executions, execution_logs, partitions, pipelines
+from etl_orchestrator.domain.enums import ExecutionStatus
+from etl_orchestrator.domain.errors import ConflictError, NetworkError, NotFoundError, ValidationFailed
+from etl_orchestrator.service.context import Principal, ServiceContext
+from etl_orchestrator.service.organizations import get_visible_pipeline
+from etl_orchestrator.service.pagination import decode_cursor, encode_cursor
+
+ORG_ID = SearchAttributeKey.for_keyword("OrgId")
+PIPELINE_ID = SearchAttributeKey.for_keyword("PipelineId")
+PARTITION_DATE = SearchAttributeKey.for_datetime("PartitionDate")
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    execution_id: UUID
+    status: str
+    estimated_start: datetime
+    created: bool
+
+
+def etl_workflow_id(pipeline_id: UUID, start: date, end: date) -> str:
+    return f"etl:{pipeline_id}:{start.isoformat()}:{end.isoformat()}"
+
+
+def run_options(settings: Settings, *, task_queue: str | None = None) -> RunOptions:
+    etl = settings.etl
+    return RunOptions(
+        task_queue=task_queue or etl.temporal.task_queue, activity_timeout=etl.workers.activity_timeout,
+        heartbeat_timeout=etl.workers.heartbeat_timeout, retry=etl.retry, poll_initial=etl.ingestion.poll_initial,
+        poll_max=etl.ingestion.poll_max, report_timeout=etl.ingestion.report_timeout,
+        partition_parallelism=etl.workers.partition_parallelism,
+    )
+
+
+def yesterday() -> date:
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+def validate_range(settings: Settings, start: date, end: date, field: str = "parameters.date_range") -> None:
+    if start > end:
+        raise ValidationFailed(f"{field}.end", f"end ({end}) is before start ({start})")
+    days = (end - start).days + 1
+    limit = settings.etl.ingestion.max_range_days
+    if days > limit:
+        raise ValidationFailed(field, f"the range spans {days} days; at most {limit} are allowed (use a backfill)")
+
+
+async def _live_execution(conn, workflow_id: str) -> Any:
+    return (await conn.execute(
+        select(etl_executions.c.id, etl_executions.c.status)
+        .where(etl_executions.c.workflow_id == workflow_id, etl_executions.c.status.in_(LIVE_STATUSES))
+    )).first()
+
+
+async def _completed_execution(conn, pipeline_id: UUID, workflow_id: str, start: date, end: date) -> Any:
+    """The completed execution of this range, when every partition of the range is completed."""
+    expected = (end - start).days + 1
+    completed = (await conn.execute(
+        select(func.count()).select_from(partitions).where(
+            partitions.c.pipeline_id == pipeline_id, partitions.c.date.between(start, end),
+            partitions.c.status == "completed")
+    )).scalar_one()
+    if completed < expected:
+        return None
+    return (await conn.execute(
+        select(etl_executions.c.id, etl_executions.c.status)
+        .where(etl_executions.c.workflow_id == workflow_id,
+               etl_executions.c.status == ExecutionStatus.COMPLETED.value)
+        .order_by(etl_executions.c.completed_at.desc()).limit(1)
+    )).first()
+
+
+async def trigger_execution(ctx: ServiceContext, principal: Principal, *, pipeline_id: UUID,
+                            start: date | None = None, end: date | None = None, force: bool = False,
+                            trigger: str = "manual", task_queue: str | None = None,
+                            backfill_id: UUID | None = None) -> TriggerResult:
+    pipeline = await get_visible_pipeline(ctx, principal, pipeline_id)
+    start = start or yesterday()
+    end = end or start
+    validate_range(ctx.settings, start, end)
+    workflow_id = etl_workflow_id(pipeline_id, start, end)
+    now = datetime.now(UTC)
+    async with ctx.engine.begin() as conn:
+        live = await _live_execution(conn, workflow_id)
+        if live is not None:
+            return TriggerResult(live.id, live.status, now, created=False)
+        if not force:
+            done = await _completed_execution(conn, pipeline_id, workflow_id, start, end)
+            if done is not None:
+                return TriggerResult(done.id, done.status, now, created=False)
+        execution_id = uuid4()
+        inserted = (await conn.execute(
+            pg_insert(etl_executions).values(
+                id=execution_id, pipeline_id=pipeline_id, org_id=pipeline["org_id"],
+                status=ExecutionStatus.SCHEDULED.value, workflow_id=workflow_id, trigger=trigger,
+                date_start=start, date_end=end, force=force, backfill_id=backfill_id,
+                config={"date_range": {"start": start.isoformat(), "end": end.isoformat()}, "force": force},
+                result={"layers": aggregate_layers({}, (end - start).days + 1), "partitions": {}},
+                started_at=now.replace(tzinfo=None),
+            ).on_conflict_do_nothing(index_elements=["workflow_id"],
+                                     index_where=text("status IN ('scheduled', 'running')"))
+            .returning(etl_executions.c.id)
+        )).scalar()
+        if inserted is None:  # a concurrent identical trigger won the race
+            live = await _live_execution(conn, workflow_id)
+            if live is not None:
+                return TriggerResult(live.id, live.status, now, created=False)
+            raise ConflictError("a concurrent trigger of this range is being recorded; retry", workflow_id=workflow_id)
+    await _start_etl_workflow(ctx, execution_id=execution_id, workflow_id=workflow_id, org_id=pipeline["org_id"],
+                              pipeline_id=pipeline_id, start=start, end=end, force=force, task_queue=task_queue)
+    return TriggerResult(execution_id, ExecutionStatus.SCHEDULED.value, now, created=True)
+
+
+async def _start_etl_workflow(ctx: ServiceContext, *, execution_id: UUID, workflow_id: str, org_id: int,
+                              pipeline_id: UUID, start: date, end: date, force: bool,
+                              task_queue: str | None) -> None:
+    client = ctx.require_temporal()
+    options = run_options(ctx.settings, task_queue=task_queue)
+    params = ETLInput(execution_id=execution_id, org_id=org_id, pipeline_id=pipeline_id, start=start, end=end,
+                      force=force, options=options)
+    attributes = TypedSearchAttributes([
+        SearchAttributePair(ORG_ID, str(org_id)), SearchAttributePair(PIPELINE_ID, str(pipeline_id)),
+        SearchAttributePair(PARTITION_DATE, datetime.combine(start, time(), tzinfo=UTC)),
+    ])
+    try:
+        await client.start_workflow(
+            "ETLWorkflow", params, id=workflow_id, task_queue=options.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=attributes)
+    except (WorkflowAlreadyStartedError, RPCError) as exc:
+        # Nothing will ever run this execution: remove it so it does not block the range.
+        async with ctx.engine.begin() as conn:
+            await conn.execute(delete(etl_executions).where(etl_executions.c.id == execution_id))
+        if isinstance(exc, WorkflowAlreadyStartedError):
+            raise ConflictError("an earlier run of this range is still finishing; retry shortly",
+                                workflow_id=workflow_id) from exc
+        raise NetworkError(f"could not start the workflow: {exc.message}") from exc
+
+
+# ------------------------------------------------------------------------------------------ reads
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    pipeline_id: UUID | None = None
+    status: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z" if value else None
+
+
+def execution_view(row: Any) -> dict[str, Any]:
+    """One execution in the seed's shape."""
+    result = row["result"] or {}
+    layers = result.get("layers") or aggregate_layers({}, 1)
+    if row["completed_at"] is not None and row["started_at"] is not None:
+        total = row["duration_ms"]
+    else:
+        total = sum(layer.get("duration_ms", 0) for layer in layers.values())
+    return {
+        "id": str(row["id"]),
+        "pipeline_id": str(row["pipeline_id"]),
+        "pipeline_name": row["pipeline_name"],
+        "status": row["status"],
+        "layers": layers,
+        "total_duration_ms": total,
+        "started_at": _iso(row["started_at"]),
+        "completed_at": _iso(row["completed_at"]),
+    }
+
+
+def _execution_columns():
+    return [etl_executions.c.id, etl_executions.c.pipeline_id, etl_executions.c.org_id, etl_executions.c.status,
+            etl_executions.c.result, etl_executions.c.duration_ms, etl_executions.c.started_at,
+            etl_executions.c.completed_at, pipelines.c.name.label("pipeline_name")]
+
+
+async def list_executions(ctx: ServiceContext, principal: Principal, filters: ExecutionFilter, *,
+                          limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise ValidationFailed("date_from", f"date_from ({filters.date_from}) is after date_to ({filters.date_to})")
+    query = select(*_execution_columns()).join(pipelines, pipelines.c.id == etl_executions.c.pipeline_id)
+    conditions = []
+    if not principal.is_admin:
+        conditions.append(etl_executions.c.org_id == principal.org_id)
+    if filters.pipeline_id:
+        conditions.append(etl_executions.c.pipeline_id == filters.pipeline_id)
+    if filters.status:
+        conditions.append(etl_executions.c.status == filters.status)
+    if filters.date_from:
+        conditions.append(etl_executions.c.started_at >= datetime.combine(filters.date_from, time()))
+    if filters.date_to:
+        conditions.append(etl_executions.c.started_at < datetime.combine(filters.date_to + timedelta(days=1), time()))
+    if cursor:
+        after_started, after_id = decode_cursor(cursor)
+        conditions.append(or_(etl_executions.c.started_at < after_started,
+                              and_(etl_executions.c.started_at == after_started, etl_executions.c.id < after_id)))
+    query = query.where(*conditions).order_by(etl_executions.c.started_at.desc(), etl_executions.c.id.desc())
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(query.limit(limit + 1))).mappings().all()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]["started_at"], page[-1]["id"]) if len(rows) > limit else None
+    return [execution_view(row) for row in page], next_cursor
+
+
+async def get_execution_row(ctx: ServiceContext, principal: Principal, execution_id: UUID) -> dict[str, Any]:
+    query = (select(*_execution_columns(), etl_executions.c.error, etl_executions.c.workflow_id,
+                    etl_executions.c.date_start, etl_executions.c.date_end, etl_executions.c.trigger,
+                    etl_executions.c.progress, etl_executions.c.force, etl_executions.c.layer,
+                    etl_executions.c.records_processed, etl_executions.c.records_failed, etl_executions.c.size_bytes)
+             .join(pipelines, pipelines.c.id == etl_executions.c.pipeline_id)
+             .where(etl_executions.c.id == execution_id))
+    async with ctx.engine.connect() as conn:
+        row = (await conn.execute(query)).mappings().first()
+    if row is None or not principal.can_see(row["org_id"]):
+        raise NotFoundError("execution not found", execution_id=execution_id)
+    return dict(row)
+
+
+async def get_execution(ctx: ServiceContext, principal: Principal, execution_id: UUID) -> dict[str, Any]:
+    """The seed's execution shape plus the details a single-execution view needs."""
+    row = await get_execution_row(ctx, principal, execution_id)
+    result = row["result"] or {}
+    return {
+        **execution_view(row),
+        "org_id": row["org_id"],
+        "trigger": row["trigger"],
+        "date_range": {"start": str(row["date_start"]), "end": str(row["date_end"])},
+        "force": row["force"],
+        "current_layer": row["layer"],
+        "records_processed": row["records_processed"],
+        "records_failed": row["records_failed"],
+        "size_bytes": row["size_bytes"],
+        "error": row["error"],
+        "progress": row["progress"],
+        "partitions": result.get("partitions") or {},
+    }
+
+
+async def execution_logs_of(ctx: ServiceContext, principal: Principal, execution_id: UUID, *,
+                            limit: int = 1000, after_id: int | None = None) -> list[dict[str, Any]]:
+    await get_execution_row(ctx, principal, execution_id)
+    query = select(execution_logs).where(execution_logs.c.execution_id == execution_id)
+    if after_id is not None:
+        query = query.where(execution_logs.c.id > after_id)
+    async with ctx.engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(execution_logs.c.id).limit(limit))).mappings().all()
+    return [{"timestamp": _iso(row["timestamp"]), "level": row["level"], "layer": row["layer"],
+             "message": row["message"]} for row in rows]
+
+
+async def workflow_status(ctx: ServiceContext, workflow_id: str) -> WorkflowExecutionStatus | None:
+    description = await ctx.require_temporal().get_workflow_handle(workflow_id).describe()
+    return description.status

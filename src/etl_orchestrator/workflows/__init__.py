@@ -1,0 +1,1 @@
+"""Temporal workflows, one per module: ETLWorkflow, DataIngestionWorkflow, BackfillWorkflow, OnboardingWorkflow."""

@@ -1,0 +1,117 @@
+"""ETLWorkflow: one execution of a pipeline over a date range, Bronze → Silver → Gold → Notify per partition.
+
+Partitions run concurrently up to ``options.partition_parallelism``. A partition that fails is
+recorded and the others go on; the execution then ends ``failed`` naming the failed dates.
+Cancelling the workflow cancels its activities and marks the execution ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from etl_orchestrator.activities.contracts import (
+        BeginInput,
+        ETLInput,
+        ETLResult,
+        FinishInput,
+        GoldInput,
+        IngestionInput,
+        PartitionFailureInput,
+        PartitionResult,
+        SilverInput,
+    )
+    from etl_orchestrator.activities.layers import LayerActivities
+    from etl_orchestrator.domain.partition import PartitionRef, dates_in_range
+    from etl_orchestrator.workflows.common import failure_message, long_activity, short_activity
+    from etl_orchestrator.workflows.ingestion import DataIngestionWorkflow
+
+
+@workflow.defn(name="ETLWorkflow")
+class ETLWorkflow:
+    def __init__(self) -> None:
+        self._partitions: dict[str, str] = {}
+        self._status = "scheduled"
+
+    @workflow.query
+    def progress(self) -> dict:
+        states = list(self._partitions.values())
+        return {
+            "status": self._status,
+            "partitions": dict(self._partitions),
+            "done": sum(state in ("completed", "failed") for state in states),
+            "failed": sum(state == "failed" for state in states),
+            "total": len(states),
+        }
+
+    @workflow.run
+    async def run(self, params: ETLInput) -> ETLResult:
+        options = params.options
+        info = workflow.info()
+        started = await workflow.execute_activity_method(
+            LayerActivities.begin_execution,
+            BeginInput(execution_id=params.execution_id, workflow_id=info.workflow_id, run_id=info.run_id),
+            **short_activity(options))
+        if not started:
+            return ETLResult(execution_id=params.execution_id, status="skipped")
+        self._status = "running"
+        dates = dates_in_range(params.start, params.end)
+        self._partitions = {d.isoformat(): "pending" for d in dates}
+        slots = asyncio.Semaphore(options.partition_parallelism)
+
+        async def bounded(day: date) -> PartitionResult:
+            async with slots:
+                return await self._run_partition(params, day)
+
+        try:
+            results = await asyncio.gather(*(bounded(day) for day in dates))
+        except asyncio.CancelledError:
+            self._status = "cancelled"
+            await workflow.execute_activity_method(
+                LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id, cancelled=True),
+                **short_activity(options))
+            raise
+        self._status = await workflow.execute_activity_method(
+            LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id),
+            **short_activity(options))
+        return ETLResult(execution_id=params.execution_id, status=self._status, partitions=list(results))
+
+    async def _run_partition(self, params: ETLInput, day: date) -> PartitionResult:
+        options = params.options
+        partition = PartitionRef(org_id=params.org_id, pipeline_id=params.pipeline_id, date=day)
+        key = day.isoformat()
+        layer = "bronze"
+        try:
+            self._partitions[key] = "bronze"
+            bronze = await workflow.execute_child_workflow(
+                DataIngestionWorkflow.run,
+                IngestionInput(execution_id=params.execution_id, partition=partition, options=options),
+                id=f"ingest:{params.execution_id}:{key}", task_queue=options.task_queue)
+            layer = "silver"
+            self._partitions[key] = "silver"
+            silver = await workflow.execute_activity_method(
+                LayerActivities.build_silver,
+                SilverInput(execution_id=params.execution_id, partition=partition,
+                            source_format=bronze.source_format, totals=bronze.totals, force=params.force),
+                **long_activity(options))
+            layer = "gold"
+            self._partitions[key] = "gold"
+            gold = await workflow.execute_activity_method(
+                LayerActivities.build_gold,
+                GoldInput(execution_id=params.execution_id, partition=partition, skip=silver.unchanged),
+                **long_activity(options))
+        except (ActivityError, ChildWorkflowError) as error:
+            message = failure_message(error)
+            self._partitions[key] = "failed"
+            await workflow.execute_activity_method(
+                LayerActivities.record_partition_failure,
+                PartitionFailureInput(execution_id=params.execution_id, partition=partition, layer=layer,
+                                      error=message),
+                **short_activity(options))
+            return PartitionResult(date=day, status="failed", error=message)
+        self._partitions[key] = "completed"
+        return PartitionResult(date=day, status="completed", bronze=bronze, silver=silver, gold=gold)
