@@ -1,0 +1,288 @@
+"""HTTP plumbing of the API connectors — and the one place httpx errors become domain errors.
+
+``error_for_status`` and ``error_for_exception`` are the whole mapping:
+
+| what happened                                    | raised                                         |
+|--------------------------------------------------|------------------------------------------------|
+| connect error, reset, remote protocol error, 5xx | NetworkError                                   |
+| 429 (and 425 Too Early)                          | RateLimitError (``retry_after_s``: Retry-After) |
+| httpx timeout, 408, 504                          | SourceTimeoutError                             |
+| 401, 403, 407                                    | SourceAuthError                                |
+| 400, 404, other 4xx, malformed JSON, bad URL     | DataError                                      |
+
+``translated(...)`` applies it around any block of httpx calls; ``HttpSource`` uses it for every
+request and download, so connectors never see an httpx exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from etl_orchestrator.connectors.base import DownloadResult, ProgressCallback, ReportHandle
+from etl_orchestrator.connectors.landing import PartialFile
+from etl_orchestrator.domain.budgets import InsertionOrder
+from etl_orchestrator.domain.errors import (
+    DataError,
+    EtlError,
+    NetworkError,
+    RateLimitError,
+    SourceAuthError,
+    SourceTimeoutError,
+)
+
+_DETAIL_LIMIT = 300
+_RANGE_REJECTED = object()
+
+# Most specific first: LocalProtocolError is a ProtocolError, but it is our request that is wrong.
+_EXCEPTION_CLASSES: tuple[tuple[tuple[type[Exception], ...], type[EtlError]], ...] = (
+    ((httpx.TimeoutException,), SourceTimeoutError),
+    (
+        (
+            httpx.LocalProtocolError,
+            httpx.UnsupportedProtocol,
+            httpx.InvalidURL,
+            httpx.TooManyRedirects,
+            httpx.CookieConflict,
+            httpx.StreamError,
+        ),
+        DataError,
+    ),
+    ((httpx.TransportError, httpx.DecodingError), NetworkError),  # connect/read/write errors, resets, proxies
+    ((httpx.HTTPError,), NetworkError),  # anything httpx adds later: assume the wire, retry
+)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: delay-seconds or an HTTP date; None if absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def error_detail(body: str) -> str:
+    """The message of a Google (``error.message``) or TTD (``Message``) error body, else the text."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body.strip()[:_DETAIL_LIMIT]
+    if isinstance(parsed, dict):
+        if isinstance(parsed.get("error"), dict) and parsed["error"].get("message"):
+            return str(parsed["error"]["message"])[:_DETAIL_LIMIT]
+        if parsed.get("Message"):
+            return str(parsed["Message"])[:_DETAIL_LIMIT]
+    return body.strip()[:_DETAIL_LIMIT]
+
+
+def error_for_status(
+    status: int, *, source: str, operation: str, retry_after: str | None = None, detail: str = ""
+) -> EtlError:
+    """The domain error for an unsuccessful HTTP status."""
+    message = f"{source} {operation} failed with HTTP {status}" + (f": {detail}" if detail else "")
+    context: dict[str, object] = {"source": source, "operation": operation, "status": status}
+    if status in (401, 403, 407):
+        return SourceAuthError(message, **context)
+    if status in (425, 429):
+        return RateLimitError(message, retry_after_s=parse_retry_after(retry_after), **context)
+    if status in (408, 504):
+        return SourceTimeoutError(message, **context)
+    if status >= 500:
+        return NetworkError(message, **context)
+    return DataError(message, **context)
+
+
+def error_for_exception(exc: Exception, *, source: str, operation: str) -> EtlError:
+    """The domain error for an httpx exception (HTTPStatusError goes through ``error_for_status``)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        return error_for_status(
+            response.status_code,
+            source=source,
+            operation=operation,
+            retry_after=response.headers.get("Retry-After"),
+        )
+    for classes, error_class in _EXCEPTION_CLASSES:
+        if isinstance(exc, classes):
+            return error_class(
+                f"{source} {operation} failed: {type(exc).__name__}: {exc}",
+                source=source,
+                operation=operation,
+            )
+    raise TypeError(f"not an httpx exception: {exc!r}")
+
+
+HTTPX_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.CookieConflict,
+    httpx.StreamError,
+)
+"""Every exception httpx raises (three of them do not derive from ``httpx.HTTPError``)."""
+
+
+@contextmanager
+def translated(*, source: str, operation: str) -> Iterator[None]:
+    """Re-raise httpx exceptions inside the block as domain errors (``raise … from``)."""
+    try:
+        yield
+    except HTTPX_ERRORS as exc:
+        raise error_for_exception(exc, source=source, operation=operation) from exc
+
+
+async def ensure_success(response: httpx.Response, *, source: str, operation: str) -> None:
+    """Raise the domain error of a non-2xx response (reading its body for the message)."""
+    if response.is_success:
+        return
+    with translated(source=source, operation=operation):
+        await response.aread()
+    raise error_for_status(
+        response.status_code,
+        source=source,
+        operation=operation,
+        retry_after=response.headers.get("Retry-After"),
+        detail=error_detail(response.text),
+    )
+
+
+def json_object(response: httpx.Response, *, source: str, operation: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise DataError(
+            f"{source} {operation} answered malformed JSON: {response.text[:80]!r}",
+            source=source,
+            operation=operation,
+        ) from exc
+    if not isinstance(body, dict):
+        raise DataError(
+            f"{source} {operation} answered JSON that is not an object", source=source, operation=operation
+        )
+    return body
+
+
+def client_timeout(timeout_s: float) -> httpx.Timeout:
+    return httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+
+
+class HttpSource:
+    """An authenticated API client plus a credential-free one for pre-signed download URLs."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        base_url: str,
+        headers: dict[str, str],
+        timeout_s: float,
+        chunk_bytes: int = 1024 * 1024,
+    ) -> None:
+        self.source = source
+        self.chunk_bytes = chunk_bytes
+        self._api = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=client_timeout(timeout_s))
+        # Pre-signed URLs must not carry our bearer token (storage would reject a second credential).
+        self._storage = httpx.AsyncClient(timeout=client_timeout(timeout_s), follow_redirects=True)
+
+    async def call(self, method: str, url: str, *, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One API request; its JSON object, or the domain error."""
+        with translated(source=self.source, operation=operation):
+            response = await self._api.request(method, url, **kwargs)
+        await ensure_success(response, source=self.source, operation=operation)
+        return json_object(response, source=self.source, operation=operation)
+
+    async def download(
+        self, url: str, dest: Path, *, resume_from: int = 0, on_progress: ProgressCallback | None = None
+    ) -> DownloadResult:
+        """Stream ``url`` into ``dest`` via a verified partial file, resuming with ``Range`` if it can."""
+        with PartialFile(dest, resume_from=resume_from, source=self.source) as landing:
+            expected = await self._fetch(url, landing, on_progress)
+            if expected is _RANGE_REJECTED:  # our partial is longer than the file: it was another file
+                landing.restart()
+                expected = await self._fetch(url, landing, on_progress)
+            return landing.commit(expected_size=expected if isinstance(expected, int) else None)
+
+    async def _fetch(
+        self, url: str, landing: PartialFile, on_progress: ProgressCallback | None
+    ) -> int | object:
+        """Append the response body to ``landing``; the declared full size (None if undeclared)."""
+        operation = "download"
+        headers = {"Range": f"bytes={landing.offset}-"} if landing.offset else {}
+        with translated(source=self.source, operation=operation):
+            async with self._storage.stream("GET", url, headers=headers) as response:
+                if response.status_code == 416 and landing.offset:
+                    return _RANGE_REJECTED
+                await ensure_success(response, source=self.source, operation=operation)
+                if landing.offset and response.status_code != 206:
+                    landing.restart()  # the server ignored Range and sends the whole file
+                expected = _expected_size(response, landing.offset)
+                reported = landing.size
+                # Write what arrives as it arrives (no re-chunking), so a cut connection keeps every
+                # byte received for the resume; report progress about once per chunk_bytes.
+                async for data in response.aiter_raw():
+                    landing.write(data)
+                    if on_progress is not None and landing.size - reported >= self.chunk_bytes:
+                        reported = landing.size
+                        on_progress(reported)
+        if on_progress is not None and landing.size != reported:
+            on_progress(landing.size)
+        return expected
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._storage.aclose()
+
+
+def _expected_size(response: httpx.Response, offset: int) -> int | None:
+    """The full file's size: from ``Content-Range`` on a 206, else ``Content-Length``."""
+    content_range = response.headers.get("Content-Range", "")
+    if response.status_code == 206 and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
+
+
+class HttpConnectorBase:
+    """What the API connectors share: a report is downloaded from its URL without credentials,
+    there are no budgets unless a subclass reads them, and closing closes the HTTP clients."""
+
+    _http: HttpSource
+
+    async def download(
+        self,
+        handle: ReportHandle,
+        dest: Path,
+        *,
+        resume_from: int = 0,
+        on_progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        if not handle.done or not handle.download_url:
+            raise DataError(
+                f"{self._http.source} report {handle.report_id or handle.query_id} is {handle.state}, "
+                "not DONE: nothing to download",
+                source=self._http.source,
+            )
+        return await self._http.download(
+            handle.download_url, dest, resume_from=resume_from, on_progress=on_progress
+        )
+
+    async def insertion_orders(self) -> list[InsertionOrder]:
+        return []
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

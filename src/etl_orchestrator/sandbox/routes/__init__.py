@@ -1,0 +1,1 @@
+"""HTTP routes of the sandbox, one router per API surface."""
