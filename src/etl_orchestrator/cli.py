@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 
 from etl_orchestrator.config import ConfigError, Settings, load_settings
+from etl_orchestrator.domain.errors import EtlError
 from etl_orchestrator.embedded import PortInUseError, StartupError, ensure_port_free
+from etl_orchestrator.observability.logging import configure_logging
 
 
 def _fail(message: str) -> int:
@@ -64,6 +67,22 @@ def _cmd_sandbox(settings: Settings, _: argparse.Namespace) -> int:
 
     ensure_port_free(settings.sandbox.port, "DSP sandbox", settings.sandbox.host)
     serve(settings.sandbox)
+    return 0
+
+
+def _cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
+    from etl_orchestrator.events.service import run_event_services
+    from etl_orchestrator.observability.metrics import worker_runtime
+
+    worker_runtime(settings)  # exposes this process's etl_outbox_* metrics
+    run_until_signal(lambda stop: run_event_services(settings, stop, webhooks=not args.no_webhooks))
+    return 0
+
+
+def _cmd_events_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from etl_orchestrator.events.tail import tail
+
+    run_until_signal(lambda stop: tail(settings, args.type, args.json, args.from_start, stop=stop))
     return 0
 
 
@@ -118,17 +137,30 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("dsp-sandbox", help="serve the DV360-compatible DSP sandbox")
     sandbox.add_argument("--sandbox-port", type=int)
     sandbox.set_defaults(handler=_cmd_sandbox)
+
+    relay = commands.add_parser("relay", help="publish the event outbox to NATS and deliver webhooks")
+    relay.add_argument("--no-webhooks", action="store_true", help="only publish")
+    relay.set_defaults(handler=_cmd_relay)
+    events = commands.add_parser("events", help="the etl.events stream")
+    events_commands = events.add_subparsers(dest="events_command", required=True)
+    tail = events_commands.add_parser("tail", help="print events as they are published")
+    tail.add_argument("--type", action="append", metavar="TYPE",
+                      help="event type, repeatable, wildcards ok (execution.*)")
+    tail.add_argument("--json", action="store_true", help="raw CloudEvent JSON, one per line")
+    tail.add_argument("--from-start", action="store_true", help="from the oldest event the stream holds")
+    tail.set_defaults(handler=_cmd_events_tail)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(json=not sys.stderr.isatty(), level=os.environ.get("ETL_LOG_LEVEL", "info"))
     try:
         settings = _apply_port_flags(load_settings(args.config), args)
         return args.handler(settings, args)
     except ConfigError as exc:
         return _fail(str(exc))
-    except (PortInUseError, StartupError) as exc:
+    except (PortInUseError, StartupError, EtlError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130

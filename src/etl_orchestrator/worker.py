@@ -21,7 +21,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from etl_orchestrator.activities.ingestion import IngestionActivities
 from etl_orchestrator.activities.layers import LayerActivities
 from etl_orchestrator.config import Settings
+from etl_orchestrator.events.service import run_event_services
 from etl_orchestrator.lake import Lake
+from etl_orchestrator.observability.metrics import worker_runtime
+from etl_orchestrator.observability.tracing import client_plugins, configure_tracing
 from etl_orchestrator.temporal_client import connect_temporal
 from etl_orchestrator.workflows.etl import ETLWorkflow
 from etl_orchestrator.workflows.ingestion import DataIngestionWorkflow
@@ -63,9 +66,18 @@ def build_worker(client: Client, settings: Settings, *, task_queue: str | None =
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (or forever), then shut down gracefully."""
-    client = await connect_temporal(settings)
+    """Run until ``stop`` is set (or forever), then shut down gracefully.
+
+    The process also runs the event services (outbox relay to NATS, webhook delivery) and serves
+    Prometheus metrics (Temporal's and ours) on ``dev.worker_metrics_port``.
+    """
+    configure_tracing("etl-orchestrator-worker")
+    client = await connect_temporal(settings, runtime=worker_runtime(settings), plugins=client_plugins())
     stop = stop or asyncio.Event()
-    worker = build_worker(client, settings)
-    async with worker:
-        await stop.wait()
+    events = asyncio.create_task(run_event_services(settings, stop))
+    try:
+        async with build_worker(client, settings):
+            await stop.wait()
+    finally:
+        stop.set()
+        await events

@@ -9,6 +9,7 @@ blocking call never starves the other activities of the worker.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,9 @@ class ActivityBase:
     async def offload(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the CPU pool, heartbeating until it returns."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.cpu_pool, functools.partial(fn, *args, **kwargs))
+        # copy_context: log lines from the thread keep the execution ids bound by the activity.
+        future = loop.run_in_executor(self.cpu_pool, contextvars.copy_context().run,
+                                      functools.partial(fn, *args, **kwargs))
         while True:
             done, _ = await asyncio.wait({future}, timeout=HEARTBEAT_EVERY_S)
             if done:

@@ -33,15 +33,16 @@ from etl_orchestrator.domain.partition import PartitionRef
 from etl_orchestrator.layers.bronze import land_to_bronze
 from etl_orchestrator.layers.gold import load_budgets
 from etl_orchestrator.lake import Lake
+from etl_orchestrator.observability import metrics
 
 SOURCE_LABELS = {SourceKind.DV360.value: "DV360", SourceKind.TTD.value: "The Trade Desk", SourceKind.FILE.value: "files"}
 PROGRESS_EVERY_S = 1.0
 
 
-def source_format_of(pipeline: store.PipelineRecord) -> str:
-    """The Bronze table a pipeline's raw files go to: the DSP's format, or the file source's format."""
+def source_format_of(pipeline: store.PipelineRecord, report: ReportRef) -> str:
+    """The Bronze table a pipeline's raw files go to: the DSP's format, or the file's detected format."""
     if pipeline.source_kind == SourceKind.FILE.value:
-        return str(pipeline.source_config.get("format", "csv"))
+        return str(report.extra.get("format") or pipeline.source_config.get("format") or "csv")
     return pipeline.source_kind
 
 
@@ -129,7 +130,7 @@ class IngestionActivities(ActivityBase):
         if insertion_orders:
             await self.offload(load_budgets, self.conninfo, org_id=partition.org_id,
                                pipeline_id=partition.pipeline_id, insertion_orders=insertion_orders)
-        source_format = source_format_of(pipeline)
+        source_format = source_format_of(pipeline, params.report)
         bronze = await self.offload(land_to_bronze, self.lake, partition, execution_id=params.execution_id,
                                     source_format=source_format, raw_path=landing,
                                     ingested_at=datetime.now(UTC))
@@ -146,4 +147,5 @@ class IngestionActivities(ActivityBase):
             ledger={"status": "running", "bronze_records": outcome.records},
         )
         landing.unlink(missing_ok=True)  # Bronze now holds the rows; the raw file was only a landing spot
+        metrics.record_layer("bronze", outcome.records, outcome.duration_ms / 1000)
         return outcome

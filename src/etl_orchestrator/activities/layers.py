@@ -25,6 +25,8 @@ from etl_orchestrator.db import execution_store as store
 from etl_orchestrator.db.execution_store import LogLine, QualityIssueRow
 from etl_orchestrator.domain.enums import Layer, LayerStatus
 from etl_orchestrator.lake import Lake
+from etl_orchestrator.observability import metrics
+from etl_orchestrator.observability.logging import bind_execution
 from etl_orchestrator.layers.gold import latest_gold_date, load_campaign_daily, recompute_pacing
 from etl_orchestrator.layers.silver import bronze_to_silver
 from etl_orchestrator.quality.rules import rules_from_json
@@ -46,7 +48,14 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="build_silver")
     @classified(retry_settings)
     async def build_silver(self, params: SilverInput) -> SilverOutcome:
-        return await self.offload(self._build_silver, params)
+        partition = params.partition
+        with bind_execution(org_id=partition.org_id, pipeline_id=partition.pipeline_id,
+                            execution_id=params.execution_id, layer="silver", partition_date=partition.date):
+            outcome = await self.offload(self._build_silver, params)
+        metrics.record_layer("silver", outcome.records, outcome.duration_ms / 1000, quarantined=outcome.quarantined)
+        metrics.record_quality_score(partition.pipeline_id,
+                                     100 * outcome.records / outcome.records_in if outcome.records_in else 100.0)
+        return outcome
 
     def _build_silver(self, params: SilverInput) -> SilverOutcome:
         started = time.monotonic()
@@ -99,7 +108,12 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="build_gold")
     @classified(retry_settings)
     async def build_gold(self, params: GoldInput) -> GoldOutcome:
-        return await self.offload(self._build_gold, params)
+        partition = params.partition
+        with bind_execution(org_id=partition.org_id, pipeline_id=partition.pipeline_id,
+                            execution_id=params.execution_id, layer="gold", partition_date=partition.date):
+            outcome = await self.offload(self._build_gold, params)
+        metrics.record_layer("gold", outcome.records, outcome.duration_ms / 1000)
+        return outcome
 
     def _build_gold(self, params: GoldInput) -> GoldOutcome:
         started = time.monotonic()
@@ -142,5 +156,8 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="finish_execution")
     @classified(retry_settings)
     async def finish_execution(self, params: FinishInput) -> str:
-        return await self.offload(store.finish_execution, self.engine, params.execution_id, error=params.error,
-                                  cancelled=params.cancelled)
+        closed = await self.offload(store.finish_execution, self.engine, params.execution_id, error=params.error,
+                                    cancelled=params.cancelled)
+        if closed.changed:
+            metrics.record_execution(closed.status, (closed.duration_ms or 0) / 1000)
+        return closed.status

@@ -11,6 +11,7 @@ from etl_orchestrator.api.grpc.server import start_grpc_server
 from etl_orchestrator.api.rest.app import create_app
 from etl_orchestrator.config import Settings
 from etl_orchestrator.db.engine import make_async_engine
+from etl_orchestrator.observability.tracing import client_plugins, configure_tracing
 from etl_orchestrator.service.context import ServiceContext
 from etl_orchestrator.temporal_client import connect_temporal
 
@@ -25,11 +26,13 @@ class EmbeddedUvicorn(uvicorn.Server):
 
 async def serve_api(settings: Settings, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
     engine = make_async_engine(settings.database.url, pool_size=settings.database.pool_size)
-    temporal = await connect_temporal(settings)
+    configure_tracing("etl-orchestrator-api")
+    temporal = await connect_temporal(settings, plugins=client_plugins())
     ctx = ServiceContext(settings=settings, engine=engine, temporal=temporal)
     app = create_app(settings, ctx)
     server = EmbeddedUvicorn(uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
-                                            log_level="warning", access_log=False, lifespan="on"))
+                                            log_level="warning", access_log=False, lifespan="on",
+                                            log_config=None))
     grpc_server, _ = await start_grpc_server(settings.api.host, settings.api.grpc_port)
     rest_task = asyncio.create_task(server.serve())
     try:

@@ -243,13 +243,20 @@ def _upsert_ledger(conn: Connection, *, pipeline_id: UUID, org_id: int, partitio
     ))
 
 
+@dataclass(frozen=True)
+class ClosedExecution:
+    status: str
+    duration_ms: int | None
+    changed: bool  # False when an earlier (retried) call had already closed it
+
+
 def finish_execution(engine: Engine, execution_id: UUID, *, error: str | None = None,
-                     cancelled: bool = False) -> str:
+                     cancelled: bool = False) -> ClosedExecution:
     """Close the execution: final status, durations, log line and ``execution.completed|failed``."""
     with engine.begin() as conn:
         row = _lock_execution(conn, execution_id)
         if ExecutionStatus(row["status"]).is_terminal:
-            return row["status"]
+            return ClosedExecution(row["status"], row["duration_ms"], changed=False)
         result = dict(row["result"] or {})
         per_partition = result.get("partitions") or {}
         failed_dates = sorted(d for d, entry in per_partition.items()
@@ -280,7 +287,7 @@ def finish_execution(engine: Engine, execution_id: UUID, *, error: str | None = 
                       data={"status": status.value, "duration_ms": duration_ms, "error": error,
                             "layers": result.get("layers"), "records_processed": row["records_processed"],
                             "records_failed": row["records_failed"]})
-        return status.value
+        return ClosedExecution(status.value, duration_ms, changed=True)
 
 
 def append_logs(engine: Engine, execution_id: UUID, *, org_id: int, layer: str | None,

@@ -9,9 +9,11 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from etl_orchestrator import __version__
 from etl_orchestrator.api.rest.problems import install_problem_handlers, problem
-from etl_orchestrator.api.rest.routes import executions, health, quality
+from etl_orchestrator.api.rest.routes import executions, health, quality, webhooks
 from etl_orchestrator.config import Settings
 from etl_orchestrator.db.engine import make_async_engine
+from etl_orchestrator.observability.http import instrument_app
+from etl_orchestrator.observability.tracing import client_plugins
 from etl_orchestrator.service.context import ServiceContext
 from etl_orchestrator.temporal_client import connect_temporal
 
@@ -40,7 +42,7 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
             yield
             return
         engine = make_async_engine(settings.database.url, pool_size=settings.database.pool_size)
-        temporal = await connect_temporal(settings)
+        temporal = await connect_temporal(settings, plugins=client_plugins())
         app.state.ctx = ServiceContext(settings=settings, engine=engine, temporal=temporal)
         try:
             yield
@@ -54,4 +56,6 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(executions.router, prefix=API_PREFIX)
     app.include_router(quality.router, prefix=API_PREFIX)
+    app.include_router(webhooks.router, prefix=API_PREFIX)
+    instrument_app(app)  # request metrics, a server span per request, GET /metrics
     return app
