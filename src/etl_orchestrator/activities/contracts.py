@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -71,9 +71,10 @@ class BronzeOutcome(BaseModel):
 class SilverInput(BaseModel):
     execution_id: UUID
     partition: PartitionRef
-    source_format: str
+    source_format: str | None = None
     totals: dict[str, str] | None = None
     force: bool = False
+    replay: bool = False  # re-judge the partition's quarantined rows instead of rebuilding from Bronze
 
 
 class SilverOutcome(BaseModel):
@@ -121,6 +122,8 @@ class ETLInput(BaseModel):
     start: date
     end: date
     force: bool = False
+    # full: ingest → silver → gold. replay: quarantined rows re-judged with today's rules → silver → gold.
+    mode: Literal["full", "replay"] = "full"
     options: RunOptions = RunOptions()
 
 

@@ -28,7 +28,7 @@ from etl_orchestrator.lake import Lake
 from etl_orchestrator.observability import metrics
 from etl_orchestrator.observability.logging import bind_execution
 from etl_orchestrator.layers.gold import latest_gold_date, load_campaign_daily, recompute_pacing
-from etl_orchestrator.layers.silver import bronze_to_silver
+from etl_orchestrator.layers.silver import bronze_to_silver, replay_quarantine
 from etl_orchestrator.quality.rules import rules_from_json
 
 GOLD_TABLES = ["campaign_daily", "pacing_metrics"]
@@ -62,13 +62,23 @@ class LayerActivities(ActivityBase):
         partition = params.partition
         pipeline = store.load_pipeline(self.engine, partition.pipeline_id)
         trailing_counts, previous_hash = store.partition_history(self.engine, partition.pipeline_id, partition.date)
+        if params.replay:
+            # A replay re-reads no source: Bronze is as it was, and is reported as skipped.
+            store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.BRONZE,
+                               outcome={"status": LayerStatus.SKIPPED.value, "records": 0, "size_bytes": 0,
+                                        "duration_ms": 0},
+                               logs=[LogLine("info", "Replaying quarantined rows with the pipeline's current rules")])
         store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.SILVER,
                            outcome={"status": LayerStatus.RUNNING.value})
-        result = bronze_to_silver(
-            self.lake, partition, execution_id=params.execution_id, rules=rules_from_json(pipeline.quality_rules),
-            totals=params.totals, trailing_row_counts=trailing_counts, previous_hash=previous_hash,
-            source_format=params.source_format,
-        )
+        rules = rules_from_json(pipeline.quality_rules)
+        if params.replay:
+            result = replay_quarantine(self.lake, partition, execution_id=params.execution_id, rules=rules,
+                                       previous_hash=previous_hash)
+        else:
+            result = bronze_to_silver(
+                self.lake, partition, execution_id=params.execution_id, rules=rules, totals=params.totals,
+                trailing_row_counts=trailing_counts, previous_hash=previous_hash, source_format=params.source_format,
+            )
         unchanged = previous_hash is not None and previous_hash == result.content_hash and not params.force
         filtered = result.quarantined + result.duplicates_removed
         outcome = SilverOutcome(records_in=result.records_in, records=result.records_out,

@@ -43,8 +43,9 @@ class TriggerResult:
     created: bool
 
 
-def etl_workflow_id(pipeline_id: UUID, start: date, end: date) -> str:
-    return f"etl:{pipeline_id}:{start.isoformat()}:{end.isoformat()}"
+def etl_workflow_id(pipeline_id: UUID, start: date, end: date, mode: str = "full") -> str:
+    prefix = "etl" if mode == "full" else f"etl-{mode}"
+    return f"{prefix}:{pipeline_id}:{start.isoformat()}:{end.isoformat()}"
 
 
 def run_options(settings: Settings, *, task_queue: str | None = None) -> RunOptions:
@@ -98,12 +99,21 @@ async def _completed_execution(conn, pipeline_id: UUID, workflow_id: str, start:
 async def trigger_execution(ctx: ServiceContext, principal: Principal, *, pipeline_id: UUID,
                             start: date | None = None, end: date | None = None, force: bool = False,
                             trigger: str = "manual", task_queue: str | None = None,
-                            backfill_id: UUID | None = None) -> TriggerResult:
+                            backfill_id: UUID | None = None, mode: str = "full") -> TriggerResult:
+    """Start (or find) the execution of ``pipeline_id`` over ``start..end``.
+
+    ``mode="replay"`` re-judges the range's quarantined rows with the pipeline's current rules and
+    rebuilds Silver and Gold from them, without asking the source again.
+    """
     pipeline = await get_visible_pipeline(ctx, principal, pipeline_id)
     start = start or yesterday()
     end = end or start
     validate_range(ctx.settings, start, end)
-    workflow_id = etl_workflow_id(pipeline_id, start, end)
+    if mode not in ("full", "replay"):
+        raise ValidationFailed("mode", f"unknown mode {mode!r}")
+    if mode == "replay":
+        force = True  # a replay always reprocesses
+    workflow_id = etl_workflow_id(pipeline_id, start, end, mode)
     now = datetime.now(UTC)
     async with ctx.engine.begin() as conn:
         live = await _live_execution(conn, workflow_id)
@@ -119,7 +129,8 @@ async def trigger_execution(ctx: ServiceContext, principal: Principal, *, pipeli
                 id=execution_id, pipeline_id=pipeline_id, org_id=pipeline["org_id"],
                 status=ExecutionStatus.SCHEDULED.value, workflow_id=workflow_id, trigger=trigger,
                 date_start=start, date_end=end, force=force, backfill_id=backfill_id,
-                config={"date_range": {"start": start.isoformat(), "end": end.isoformat()}, "force": force},
+                config={"date_range": {"start": start.isoformat(), "end": end.isoformat()}, "force": force,
+                        "mode": mode},
                 result={"layers": aggregate_layers({}, (end - start).days + 1), "partitions": {}},
                 started_at=now.replace(tzinfo=None),
             ).on_conflict_do_nothing(index_elements=["workflow_id"],
@@ -132,17 +143,18 @@ async def trigger_execution(ctx: ServiceContext, principal: Principal, *, pipeli
                 return TriggerResult(live.id, live.status, now, created=False)
             raise ConflictError("a concurrent trigger of this range is being recorded; retry", workflow_id=workflow_id)
     await _start_etl_workflow(ctx, execution_id=execution_id, workflow_id=workflow_id, org_id=pipeline["org_id"],
-                              pipeline_id=pipeline_id, start=start, end=end, force=force, task_queue=task_queue)
+                              pipeline_id=pipeline_id, start=start, end=end, force=force, task_queue=task_queue,
+                              mode=mode)
     return TriggerResult(execution_id, ExecutionStatus.SCHEDULED.value, now, created=True)
 
 
 async def _start_etl_workflow(ctx: ServiceContext, *, execution_id: UUID, workflow_id: str, org_id: int,
                               pipeline_id: UUID, start: date, end: date, force: bool,
-                              task_queue: str | None) -> None:
+                              task_queue: str | None, mode: str) -> None:
     client = ctx.require_temporal()
     options = run_options(ctx.settings, task_queue=task_queue)
     params = ETLInput(execution_id=execution_id, org_id=org_id, pipeline_id=pipeline_id, start=start, end=end,
-                      force=force, options=options)
+                      force=force, mode=mode, options=options)
     attributes = TypedSearchAttributes([
         SearchAttributePair(ORG_ID, str(org_id)), SearchAttributePair(PIPELINE_ID, str(pipeline_id)),
         SearchAttributePair(PARTITION_DATE, datetime.combine(start, time(), tzinfo=UTC)),

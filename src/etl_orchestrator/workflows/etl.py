@@ -86,17 +86,21 @@ class ETLWorkflow:
         key = day.isoformat()
         layer = "bronze"
         try:
-            self._partitions[key] = "bronze"
-            bronze = await workflow.execute_child_workflow(
-                DataIngestionWorkflow.run,
-                IngestionInput(execution_id=params.execution_id, partition=partition, options=options),
-                id=f"ingest:{params.execution_id}:{key}", task_queue=options.task_queue)
+            bronze = None
+            if params.mode == "full":
+                self._partitions[key] = "bronze"
+                bronze = await workflow.execute_child_workflow(
+                    DataIngestionWorkflow.run,
+                    IngestionInput(execution_id=params.execution_id, partition=partition, options=options),
+                    id=f"ingest:{params.execution_id}:{key}", task_queue=options.task_queue)
             layer = "silver"
             self._partitions[key] = "silver"
             silver = await workflow.execute_activity_method(
                 LayerActivities.build_silver,
                 SilverInput(execution_id=params.execution_id, partition=partition,
-                            source_format=bronze.source_format, totals=bronze.totals, force=params.force),
+                            source_format=bronze.source_format if bronze else None,
+                            totals=bronze.totals if bronze else None, force=params.force,
+                            replay=params.mode == "replay"),
                 **long_activity(options))
             layer = "gold"
             self._partitions[key] = "gold"
