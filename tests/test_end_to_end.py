@@ -48,7 +48,7 @@ async def test_trigger_runs_bronze_silver_gold_and_the_listing_matches_the_table
     partition = PartitionRef(org_id=tenant.org_id, pipeline_id=UUID(tenant.pipeline_id), date=DAY)
     lake = Lake.of(stack.settings.lake.uri)
     bronze_rows = partition_row_count(lake.bronze("dv360"), partition)
-    silver_rows = partition_row_count(lake.silver(), partition)
+    silver_rows = partition_row_count(lake.silver, partition)
     with psycopg.connect(stack.settings.database.url) as conn:
         gold_rows = conn.execute("SELECT count(*) FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
                                  (tenant.pipeline_id, DAY)).fetchone()[0]

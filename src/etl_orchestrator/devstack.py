@@ -167,11 +167,12 @@ def run_dev(settings: Settings, *, config_path: str | None = None) -> int:
             "nats": settings.nats.model_copy(update={"url": f"nats://127.0.0.1:{dev.nats_port}"}),
             "lake": settings.lake.model_copy(update={"uri": lake_uri}),
         })
-        upgrade(settings.database.url)
         env = child_environment(settings, config_path)
         sandbox_url = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+        # Children import for a few seconds; migrate meanwhile (nothing they do at start-up needs the schema).
         for name, args in (("sandbox", ("dsp-sandbox",)), ("worker", ("worker",)), ("api", ("api",))):
             processes.append(ManagedProcess(name, _cli(*args), log_path=logs / f"{name}.log", env=env).start())
+        upgrade(settings.database.url)
         api_url = f"http://{settings.api.host}:{settings.api.port}"
         wait_until(lambda: httpx.get(sandbox_url + "/healthz", timeout=1).status_code == 200, timeout_s=30,
                    what="DSP sandbox", process=processes[-3])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+# Alembic announces its plugins at INFO on import; that is noise on every start-up.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
-from etl_orchestrator.db.engine import to_sqlalchemy_url
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+
+from etl_orchestrator.db.engine import to_sqlalchemy_url  # noqa: E402
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
