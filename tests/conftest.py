@@ -180,6 +180,8 @@ def stack_environment(*, database_url: str, temporal_address: str, nats_url: str
         "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address, "NATS_URL": nats_url,
         "LAKE_URI": str(lake_root), "ETL_API__PORT": str(api_port), "ETL_API__GRPC_PORT": str(grpc_port),
         "ETL_DEV__WORKER_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
+        # A 429 without Retry-After waits this long (30 s in production): keeps fault tests quick.
+        "ETL_RETRY__RATE_LIMIT__DEFAULT_WAIT": "1s",
     })
     return env
 

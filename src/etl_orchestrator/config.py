@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from etl_orchestrator.sandbox.settings import SandboxSettings
 
@@ -34,6 +34,9 @@ def parse_duration(value: Any) -> timedelta:
         match = _DURATION.match(value)
         if match:
             return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        if value.startswith(("P", "-P")):
+            # ISO 8601 ("PT1S"): how pydantic serialises a timedelta, e.g. RunOptions in a Temporal payload.
+            return TypeAdapter(timedelta).validate_python(value)
     raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 1s, 30m, 2h)")
 
 
@@ -78,6 +81,20 @@ class RetrySettings(_Section):
         description="Rate limits: wait until the source's reset time (or default_wait).")
     timeout: ClassRetry = Field(ClassRetry(max_retries=3, backoff="exponential"), description="Timeouts.")
     data: ClassRetry = Field(ClassRetry(max_retries=0, backoff="none"), description="Data errors fail fast.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_class_defaults(cls, data: Any) -> Any:
+        """A partial class block (``rate_limit: {default_wait: 2s}``) keeps that class's other defaults."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name in ("rate_limit", "timeout", "data"):
+            given = merged.get(name)
+            if isinstance(given, dict):
+                default = cls.model_fields[name].default.model_dump()
+                merged[name] = {**default, **given}
+        return merged
 
 
 class IngestionSettings(_Section):

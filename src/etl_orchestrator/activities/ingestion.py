@@ -8,7 +8,7 @@ the partition atomically, so a retry or a crash never leaves half a partition.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -22,9 +22,9 @@ from etl_orchestrator.activities.contracts import (
     ReportRef,
     RequestReportInput,
 )
-from etl_orchestrator.activities.retrying import classified, current_state
+from etl_orchestrator.activities.retrying import ActivityState, classified, current_state
 from etl_orchestrator.connectors import build_connector
-from etl_orchestrator.connectors.base import ReportHandle
+from etl_orchestrator.connectors.base import Connector, ReportHandle
 from etl_orchestrator.db import execution_store as store
 from etl_orchestrator.db.execution_store import LogLine
 from etl_orchestrator.domain.enums import Layer, LayerStatus, SourceKind
@@ -37,6 +37,7 @@ from etl_orchestrator.observability import metrics
 
 SOURCE_LABELS = {SourceKind.DV360.value: "DV360", SourceKind.TTD.value: "The Trade Desk", SourceKind.FILE.value: "files"}
 PROGRESS_EVERY_S = 1.0
+BUDGETS_MAX_AGE = timedelta(minutes=15)
 
 
 def source_format_of(pipeline: store.PipelineRecord, report: ReportRef) -> str:
@@ -65,6 +66,30 @@ class IngestionActivities(ActivityBase):
     def landing_path(self, partition: PartitionRef, execution_id: UUID) -> Path:
         return self.landing_dir / partition.key / f"{execution_id}.raw"
 
+    async def _refresh_budgets(self, connector: Connector, partition: PartitionRef, state: ActivityState) -> int:
+        """Load the source's insertion-order budgets, advertiser by advertiser (each one a resumable step).
+
+        Budgets change rarely; a backfill of a year would otherwise ask for them once per day.
+        """
+        if await self.offload(store.budgets_fresh, self.engine, partition.pipeline_id, BUDGETS_MAX_AGE):
+            return 0
+        advertisers = state.checkpoint.get("budget_advertisers")
+        if advertisers is None:
+            advertisers = await connector.budget_advertisers()
+            state.advance(budget_advertisers=advertisers)
+        done = set(state.checkpoint.get("budgets_done", []))
+        segments = 0
+        for advertiser_id in advertisers:
+            if advertiser_id in done:
+                continue
+            orders = await connector.advertiser_insertion_orders(advertiser_id)
+            if orders:
+                segments += await self.offload(load_budgets, self.conninfo, org_id=partition.org_id,
+                                               pipeline_id=partition.pipeline_id, insertion_orders=orders)
+            done.add(advertiser_id)
+            state.advance(budgets_done=sorted(done))
+        return segments
+
     @activity.defn(name="request_report")
     @classified(retry_settings)
     async def request_report(self, params: RequestReportInput) -> ReportRef:
@@ -76,9 +101,12 @@ class IngestionActivities(ActivityBase):
             logs=[LogLine("info", f"Started data ingestion from {label}", {"date": str(params.partition.date)})],
             ledger={"status": "running", "last_execution_id": params.execution_id},
         )
+        state = current_state()
         connector = build_connector(pipeline.source_kind, pipeline.source_config)
         try:
-            handle = await connector.request_report(params.partition.date)
+            # A retry resumes after the last request that succeeded: never a second query for the day.
+            handle = await connector.request_report(params.partition.date, resume=state.checkpoint.get("report"),
+                                                    on_step=lambda ids: state.advance(report=ids))
         finally:
             await connector.aclose()
         return _to_ref(handle)
@@ -124,12 +152,10 @@ class IngestionActivities(ActivityBase):
             if not landing.exists():
                 await connector.download(_to_handle(params.report), landing, resume_from=resume_from,
                                          on_progress=on_progress)
-            insertion_orders = await connector.insertion_orders()
+            state.advance(downloaded=True)
+            budget_segments = await self._refresh_budgets(connector, partition, state)
         finally:
             await connector.aclose()
-        if insertion_orders:
-            await self.offload(load_budgets, self.conninfo, org_id=partition.org_id,
-                               pipeline_id=partition.pipeline_id, insertion_orders=insertion_orders)
         source_format = source_format_of(pipeline, params.report)
         bronze = await self.offload(land_to_bronze, self.lake, partition, execution_id=params.execution_id,
                                     source_format=source_format, raw_path=landing,
@@ -143,7 +169,7 @@ class IngestionActivities(ActivityBase):
                      "size_bytes": outcome.size_bytes, "duration_ms": outcome.duration_ms},
             logs=[LogLine("info", f"Fetched {outcome.records} records",
                           {"date": str(partition.date), "bytes": outcome.size_bytes,
-                           "insertion_orders": len(insertion_orders)})],
+                           "budget_segments_refreshed": budget_segments})],
             ledger={"status": "running", "bronze_records": outcome.records},
         )
         landing.unlink(missing_ok=True)  # Bronze now holds the rows; the raw file was only a landing spot

@@ -16,7 +16,10 @@ spent. Server-side timeouts (start-to-close, heartbeat) leave no exception in th
 are counted at the start of the next attempt as ``attempt - 1 - classified failures``.
 
 The same heartbeat details carry an activity's checkpoint (``ActivityState.checkpoint``), so a
-retried activity resumes from its last heartbeat.
+retried activity resumes from its last heartbeat. An activity that makes several calls to a source
+(create a query, run it; list budgets advertiser by advertiser) records each finished call with
+``ActivityState.advance``: the retry resumes after it, and the per-class counts start again, so a
+budget counts the failures of one step, not of the whole activity.
 """
 
 from __future__ import annotations
@@ -46,9 +49,14 @@ NON_RETRYABLE_TYPES = ["DataError", "SourceAuthError", "NotFoundError", "Validat
 
 
 def activity_retry_policy(settings: RetrySettings) -> RetryPolicy:
-    """The broad policy: enough attempts for every class's budget; the decorator stops each class."""
-    total_attempts = (1 + settings.max_attempts + settings.rate_limit.max_retries + settings.timeout.max_retries
-                      + settings.data.max_retries + 1)
+    """The broad policy: the decorator stops each class; this only backstops a runaway activity.
+
+    Budgets restart when an activity finishes a step (``ActivityState.advance``), so an activity of
+    many steps may legitimately need more attempts than one step's budgets add up to.
+    """
+    one_step = (1 + settings.max_attempts + settings.rate_limit.max_retries + settings.timeout.max_retries
+                + settings.data.max_retries + 1)
+    total_attempts = max(100, one_step)
     return RetryPolicy(
         initial_interval=settings.initial_interval,
         backoff_coefficient=settings.backoff_coefficient,
@@ -104,15 +112,29 @@ def retry_delay(settings: RetrySettings, failure: FailureClass, retry_number: in
 
 @dataclass
 class ActivityState:
-    """What one activity carries between attempts in its heartbeat details."""
+    """What one activity carries between attempts in its heartbeat details.
+
+    ``failures`` counts classified failures per class since ``since_attempt``, the attempt in which
+    the activity last finished a step (``advance``); budgets apply to those counts.
+    """
 
     failures: dict[str, int] = field(default_factory=dict)
     checkpoint: dict[str, Any] = field(default_factory=dict)
+    since_attempt: int = 1
+
+    def _details(self) -> dict[str, Any]:
+        return {"failures": self.failures, "checkpoint": self.checkpoint, "since_attempt": self.since_attempt}
 
     def heartbeat(self, **checkpoint: Any) -> None:
         """Record progress (merged into the checkpoint) and heartbeat it to the server."""
         self.checkpoint.update(checkpoint)
-        activity.heartbeat({"failures": self.failures, "checkpoint": self.checkpoint})
+        activity.heartbeat(self._details())
+
+    def advance(self, **checkpoint: Any) -> None:
+        """A step finished: checkpoint it, and give the next step the full retry budgets."""
+        self.failures = {}
+        self.since_attempt = activity.info().attempt
+        self.heartbeat(**checkpoint)
 
     @classmethod
     def restore(cls) -> ActivityState:
@@ -120,7 +142,8 @@ class ActivityState:
         if details:
             last = details[-1]
             if isinstance(last, dict):
-                return cls(failures=dict(last.get("failures") or {}), checkpoint=dict(last.get("checkpoint") or {}))
+                return cls(failures=dict(last.get("failures") or {}), checkpoint=dict(last.get("checkpoint") or {}),
+                           since_attempt=int(last.get("since_attempt") or 1))
         return cls()
 
 
@@ -149,7 +172,7 @@ def _to_application_error(settings: RetrySettings, state: ActivityState, exc: Ba
     count = state.failures.get(failure.value, 0) + 1
     state.failures[failure.value] = count
     # Persist the counts so the next attempt (maybe on another worker) sees them.
-    activity.heartbeat({"failures": state.failures, "checkpoint": state.checkpoint})
+    activity.heartbeat(state._details())
     terminal = isinstance(exc, EtlError) and exc.terminal
     if terminal or count > retries_allowed(settings, failure):
         return _give_up(failure, count, exc)
@@ -164,7 +187,7 @@ def _to_application_error(settings: RetrySettings, state: ActivityState, exc: Ba
 def _check_server_side_timeouts(settings: RetrySettings, state: ActivityState) -> None:
     """Attempts that ended without a classified failure ended in a server-side timeout or a crash."""
     attempt = activity.info().attempt
-    silent = attempt - 1 - sum(state.failures.values())
+    silent = (attempt - state.since_attempt) - sum(state.failures.values())
     if silent > settings.timeout.max_retries:
         raise _give_up(FailureClass.TIMEOUT, silent, "activity timed out on the server (start-to-close or heartbeat)")
 

@@ -11,7 +11,13 @@ drives it in steps so every wait is a durable timer, never a sleep inside an act
    verify the byte count, rename to ``dest`` atomically. A cut connection raises ``NetworkError``
    and leaves only the partial file, which a retry resumes with ``resume_from``.
 
-``insertion_orders()`` returns the budgets for pacing (``[]`` for sources without them).
+``insertion_orders()`` returns the budgets for pacing (``[]`` for sources without them); an
+activity that must survive a failure half-way uses its two steps instead: ``budget_advertisers()``
+then ``advertiser_insertion_orders(advertiser_id)`` for each.
+
+Steps of one call can be resumed: ``request_report`` reports each finished request to ``on_step``
+(e.g. ``{"query_id": …}`` once the query exists) and, given that dict back as ``resume``, skips what
+was done — a retry never creates a second query for the same day.
 Every method raises only the taxonomy of ``domain/errors.py``.
 """
 
@@ -31,6 +37,9 @@ REPORT_STATES = ("QUEUED", "RUNNING", "DONE", "FAILED")
 
 ProgressCallback = Callable[[int], None]
 """Called with the bytes landed so far (including resumed ones), after each chunk."""
+
+StepCallback = Callable[[dict[str, Any]], None]
+"""Called with the ids a multi-request call has obtained so far; handed back as ``resume``."""
 
 
 class ReportHandle(BaseModel):
@@ -67,7 +76,8 @@ class Connector(Protocol):
     async def check_credentials(self) -> None:
         """Raise SourceAuthError (or DataError for a wrong account or path) if the source refuses us."""
 
-    async def request_report(self, report_date: date) -> ReportHandle:
+    async def request_report(self, report_date: date, *, resume: dict[str, Any] | None = None,
+                             on_step: StepCallback | None = None) -> ReportHandle:
         """Create and start the report of one day, then check its status once."""
 
     async def report_status(self, handle: ReportHandle) -> ReportHandle:
@@ -85,6 +95,12 @@ class Connector(Protocol):
 
     async def insertion_orders(self) -> list[InsertionOrder]:
         """Budgets and flights of the source's insertion orders; ``[]`` if it has none."""
+
+    async def budget_advertisers(self) -> list[str]:
+        """Advertisers whose insertion orders carry budgets; ``[]`` for sources without budgets."""
+
+    async def advertiser_insertion_orders(self, advertiser_id: str) -> list[InsertionOrder]:
+        """One advertiser's insertion orders (one step of ``insertion_orders``)."""
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from etl_orchestrator.connectors.base import ReportHandle
+from etl_orchestrator.connectors.base import ReportHandle, StepCallback
 from etl_orchestrator.connectors.dv360_budgets import parse_insertion_order
 from etl_orchestrator.connectors.http import HttpConnectorBase, HttpSource
 from etl_orchestrator.domain.budgets import InsertionOrder
@@ -128,12 +128,22 @@ class Dv360Connector(HttpConnectorBase):
             "schedule": {"frequency": "ONE_TIME"},
         }
 
-    async def request_report(self, report_date: date) -> ReportHandle:
+    async def request_report(self, report_date: date, *, resume: dict[str, Any] | None = None,
+                             on_step: StepCallback | None = None) -> ReportHandle:
+        resume = resume or {}
         body = self.query_body(report_date)
-        query = await self._http.call("POST", "/v2/queries", json=body, operation="create_query")
-        query_id = query.get("queryId")
+        query_id = resume.get("query_id")
         if not query_id:
-            raise DataError("DV360 queries.create answered without a queryId", source="dv360")
+            query = await self._http.call("POST", "/v2/queries", json=body, operation="create_query")
+            query_id = query.get("queryId")
+            if not query_id:
+                raise DataError("DV360 queries.create answered without a queryId", source="dv360")
+            if on_step:
+                on_step({"query_id": query_id})
+        if resume.get("report_id"):
+            pending = ReportHandle(source=self.kind, report_date=report_date, query_id=query_id,
+                                   report_id=resume["report_id"], state="QUEUED")
+            return await self.report_status(pending)
         report = await self._http.call(
             "POST",
             f"/v2/queries/{query_id}:run",
@@ -142,6 +152,8 @@ class Dv360Connector(HttpConnectorBase):
             operation="run_query",
         )
         handle = self._handle(report, report_date)
+        if on_step:
+            on_step({"query_id": query_id, "report_id": handle.report_id})
         return handle if handle.done else await self.report_status(handle)
 
     async def report_status(self, handle: ReportHandle) -> ReportHandle:
@@ -217,16 +229,14 @@ class Dv360Connector(HttpConnectorBase):
             str(advertiser["advertiserId"]) for advertiser in advertisers if advertiser.get("advertiserId")
         ]
 
-    async def insertion_orders(self) -> list[InsertionOrder]:
-        orders: list[InsertionOrder] = []
-        for advertiser_id in await self._advertiser_ids():
-            currency = ((await self._advertiser(advertiser_id)).get("generalConfig") or {}).get(
-                "currencyCode"
-            )
-            resources = await self._pages(
-                f"{self._entities}/v4/advertisers/{advertiser_id}/insertionOrders",
-                "insertionOrders",
-                operation="insertion_orders",
-            )
-            orders += [parse_insertion_order(resource, currency=currency) for resource in resources]
-        return orders
+    async def budget_advertisers(self) -> list[str]:
+        return await self._advertiser_ids()
+
+    async def advertiser_insertion_orders(self, advertiser_id: str) -> list[InsertionOrder]:
+        currency = ((await self._advertiser(advertiser_id)).get("generalConfig") or {}).get("currencyCode")
+        resources = await self._pages(
+            f"{self._entities}/v4/advertisers/{advertiser_id}/insertionOrders",
+            "insertionOrders",
+            operation="insertion_orders",
+        )
+        return [parse_insertion_order(resource, currency=currency) for resource in resources]

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow
 import pyarrow.fs as pafs
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from etl_orchestrator.connectors.base import DownloadResult, ProgressCallback, ReportHandle
+from etl_orchestrator.connectors.base import DownloadResult, ProgressCallback, ReportHandle, StepCallback
 from etl_orchestrator.connectors.http import HttpConnectorBase, HttpSource
 from etl_orchestrator.connectors.landing import PartialFile
 from etl_orchestrator.domain.enums import SourceKind
@@ -188,7 +188,9 @@ class FileConnector(HttpConnectorBase):
         scheme = self.config.path.split("://", 1)[0] + "://" if "://" in self.config.path else ""
         return scheme + matches[0] if scheme else matches[0]
 
-    async def request_report(self, report_date: date) -> ReportHandle:
+    async def request_report(self, report_date: date, *, resume: dict[str, Any] | None = None,
+                             on_step: StepCallback | None = None) -> ReportHandle:
+        # One request, nothing to resume: a file is found (or not) in one step.
         location = await asyncio.to_thread(self._find, report_date)
         data_format, compression = file_format(location, self.config.format)
         return ReportHandle(

@@ -282,6 +282,15 @@ class HttpConnectorBase:
         )
 
     async def insertion_orders(self) -> list[InsertionOrder]:
+        orders: list[InsertionOrder] = []
+        for advertiser_id in await self.budget_advertisers():
+            orders += await self.advertiser_insertion_orders(advertiser_id)
+        return orders
+
+    async def budget_advertisers(self) -> list[str]:
+        return []
+
+    async def advertiser_insertion_orders(self, advertiser_id: str) -> list[InsertionOrder]:
         return []
 
     async def aclose(self) -> None:

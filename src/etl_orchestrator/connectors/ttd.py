@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from etl_orchestrator.connectors.base import ReportHandle
+from etl_orchestrator.connectors.base import ReportHandle, StepCallback
 from etl_orchestrator.connectors.http import HttpConnectorBase, HttpSource
 from etl_orchestrator.domain.enums import SourceKind
 from etl_orchestrator.domain.errors import DataError
@@ -67,7 +67,12 @@ class TtdConnector(HttpConnectorBase):
     async def check_credentials(self) -> None:
         await self._executions([], page_size=1)
 
-    async def request_report(self, report_date: date) -> ReportHandle:
+    async def request_report(self, report_date: date, *, resume: dict[str, Any] | None = None,
+                             on_step: StepCallback | None = None) -> ReportHandle:
+        if resume and resume.get("query_id"):
+            pending = ReportHandle(source=self.kind, report_date=report_date, query_id=resume["query_id"],
+                                   state="QUEUED")
+            return await self.report_status(pending)
         schedule = await self._http.call(
             "POST",
             f"{_REPORTS}/reportschedule",
@@ -88,6 +93,8 @@ class TtdConnector(HttpConnectorBase):
         schedule_id = schedule.get("ReportScheduleId")
         if schedule_id is None:
             raise DataError("TTD answered a report schedule without ReportScheduleId", source="ttd")
+        if on_step:
+            on_step({"query_id": str(schedule_id)})
         pending = ReportHandle(
             source=self.kind, report_date=report_date, query_id=str(schedule_id), state="QUEUED"
         )
