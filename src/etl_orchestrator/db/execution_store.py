@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from etl_orchestrator.db.models import (
+    budget_segments,
     data_quality_metrics,
     etl_executions,
     execution_logs,
@@ -236,7 +237,9 @@ def _upsert_ledger(conn: Connection, *, pipeline_id: UUID, org_id: int, partitio
                    values: dict[str, Any]) -> None:
     row = {"pipeline_id": pipeline_id, "date": partition_date, "org_id": org_id, "updated_at": datetime.now(UTC),
            **values}
-    statement = pg_insert(partitions).values(**row)
+    # PostgreSQL checks NOT NULL on the row to insert before it sees the conflict: give an update
+    # without a status one (only used if the partition is new; the conflict branch keeps the old one).
+    statement = pg_insert(partitions).values(**{"status": "running", **row})
     conn.execute(statement.on_conflict_do_update(
         index_elements=[partitions.c.pipeline_id, partitions.c.date],
         set_={key: statement.excluded[key] for key in row if key not in ("pipeline_id", "date")},
@@ -302,6 +305,14 @@ def update_progress(engine: Engine, execution_id: UUID, progress: dict[str, Any]
     with engine.begin() as conn:
         conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
             progress=progress, updated_at=utcnow()))
+
+
+def budgets_fresh(engine: Engine, pipeline_id: UUID, max_age: timedelta) -> bool:
+    """True when the pipeline's budget segments were refreshed less than ``max_age`` ago."""
+    with engine.connect() as conn:
+        refreshed = conn.execute(select(func.max(budget_segments.c.updated_at))
+                                 .where(budget_segments.c.pipeline_id == pipeline_id)).scalar()
+    return refreshed is not None and datetime.now(UTC) - refreshed < max_age
 
 
 def partition_history(engine: Engine, pipeline_id: UUID, before: date, days: int = 14) -> tuple[list[int], str | None]:
