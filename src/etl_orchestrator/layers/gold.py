@@ -1,0 +1,273 @@
+"""Gold: the business tables in PostgreSQL (schema ``gold``), built from Silver.
+
+- ``load_campaign_daily`` replaces one partition's rows of ``gold.campaign_daily`` in ONE transaction:
+  a per-partition advisory lock (two loads of the same partition queue up instead of interleaving),
+  DELETE of the (pipeline, date) through the table's BRIN index, then a binary COPY streamed from
+  Silver in batches. Readers see the
+  old partition until the commit, then the new one; a crash rolls the whole load back. Ratios
+  (ctr, cpm, cpc, cpa, roas) are computed on the way and are NULL where the denominator is 0.
+- ``load_budgets`` upserts insertion orders' budget segments into ``gold.budget_segments``.
+- ``recompute_pacing`` aggregates spend per insertion order and day in SQL (one currency per IO, rows
+  in another currency are excluded and counted) and applies ``layers/pacing.py`` per budget segment.
+
+Why one connection: parallel COPY over two connections would need both commits to become visible
+at once, which PostgreSQL only offers with two-phase commit (off by default) and even then not for
+readers in between; a half-visible partition is not acceptable, so the load stays one transaction
+and is made cheap instead (binary COPY, no unique index to maintain, encoding overlapped with the
+server's ingest through psycopg's queued writer).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import polars as pl
+import psycopg
+from psycopg.copy import QueuedLibpqWriter
+
+from etl_orchestrator.domain.budgets import InsertionOrder
+from etl_orchestrator.domain.partition import PartitionRef
+from etl_orchestrator.lake import Lake, LakeLike, iter_partition
+from etl_orchestrator.layers import pacing
+from etl_orchestrator.layers.pg import connect
+from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_rows
+
+logger = logging.getLogger(__name__)
+
+COPY_BATCH_ROWS = 65_536
+RATIOS: dict[str, pl.Expr] = {
+    "ctr": pl.col("clicks").cast(pl.Float64) / pl.col("impressions"),
+    "cpm": pl.col("spend").cast(pl.Float64) / pl.col("impressions") * 1000,
+    "cpc": pl.col("spend").cast(pl.Float64) / pl.col("clicks"),
+    "cpa": pl.col("spend").cast(pl.Float64) / pl.col("conversions"),
+    "roas": pl.col("revenue").cast(pl.Float64) / pl.col("spend").cast(pl.Float64),
+}
+_DENOMINATORS = {"ctr": "impressions", "cpm": "impressions", "cpc": "clicks", "cpa": "conversions", "roas": "spend"}
+
+COLUMNS: list[PgColumn] = [
+    PgColumn("source", "text"),
+    PgColumn("advertiser_id", "text"), PgColumn("advertiser_name", "text"),
+    PgColumn("campaign_id", "text"), PgColumn("campaign_name", "text"),
+    PgColumn("insertion_order_id", "text"), PgColumn("insertion_order_name", "text"),
+    PgColumn("line_item_id", "text"), PgColumn("line_item_name", "text"),
+    PgColumn("currency", "text"),
+    PgColumn("impressions", "int8"), PgColumn("billable_impressions", "int8"), PgColumn("clicks", "int8"),
+    PgColumn("conversions", "float8"), PgColumn("spend", "numeric6"), PgColumn("revenue", "numeric6"),
+    *[PgColumn(name, "float8") for name in RATIOS],
+]
+CONSTANT_COLUMNS = ("org_id", "pipeline_id", "date", "execution_id")
+BRIN_INDEX = "gold.brin_campaign_daily_org_pipeline_date"
+LATEST_DATE_WINDOWS_DAYS = (10, 60, 400)
+
+
+@dataclass(frozen=True)
+class GoldResult:
+    rows: int  # rows of the partition now in gold.campaign_daily
+    deleted: int  # rows the replace removed (the previous load of the partition)
+    tables_updated: list[str]
+    duration_ms: int
+
+
+def gold_rows(silver: pl.DataFrame) -> pl.DataFrame:
+    """Silver rows with the derived ratios: NULL, never 0 or infinity, when the denominator is 0 or NULL."""
+    ratios = [pl.when(pl.col(_DENOMINATORS[name]).cast(pl.Float64) != 0).then(expr).alias(name)
+              for name, expr in RATIOS.items()]
+    return silver.select(*[column.name for column in COLUMNS if column.name not in RATIOS], *ratios)
+
+
+def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, *,
+                        execution_id: UUID | str) -> GoldResult:
+    """Replace the partition's rows of ``gold.campaign_daily`` with its Silver rows, atomically.
+
+    Safe to run concurrently in threads, for different partitions (and for the same one: the
+    second waits for the first). Raises ``DataError`` for rows PostgreSQL rejects, a transient
+    ``GoldDatabaseError`` when the connection fails.
+    """
+    started = time.monotonic()
+    lake = Lake.of(lake)
+    constants = [("int4", partition.org_id), ("uuid", partition.pipeline_id), ("date", partition.date),
+                 ("uuid", execution_id)]
+    column_list = ", ".join([*CONSTANT_COLUMNS, *(column.name for column in COLUMNS)])
+    rows = 0
+    with connect(conninfo, "loading gold.campaign_daily", partition=partition.key) as connection:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                               (f"gold.campaign_daily:{partition.pipeline_id}:{partition.date}",))
+            # campaign_daily's only index is BRIN, which the planner may skip before ANALYZE has run;
+            # a sequential scan of a year of rows per partition would be far worse.
+            connection.execute("SET LOCAL enable_seqscan = off")
+            deleted = connection.execute(
+                "DELETE FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
+                (partition.pipeline_id, partition.date)).rowcount
+            cursor = connection.cursor()
+            with cursor.copy(f"COPY gold.campaign_daily ({column_list}) FROM STDIN (FORMAT binary)",
+                             writer=QueuedLibpqWriter(cursor)) as copy:
+                copy.write(HEADER)
+                for batch in iter_partition(lake.silver, partition, batch_rows=COPY_BATCH_ROWS):
+                    copy.write(encode_rows(gold_rows(batch), COLUMNS, constants))
+                    rows += batch.height
+                copy.write(TRAILER)
+        _summarise_new_ranges(connection)
+    return GoldResult(rows=rows, deleted=max(deleted, 0), tables_updated=["campaign_daily"],
+                      duration_ms=int((time.monotonic() - started) * 1000))
+
+
+def _summarise_new_ranges(connection: psycopg.Connection) -> None:
+    """Summarise the BRIN block ranges just written (autovacuum would, a minute later): until then BRIN
+    scans treat them as matching everything, so every later partition's DELETE would read them too.
+    The load is already committed: should this fail (e.g. the role may not maintain the table),
+    autovacuum still does it, so it is logged, not raised."""
+    try:
+        with connection.transaction():
+            connection.execute("SELECT brin_summarize_new_values(%s::regclass)", (BRIN_INDEX,))
+    except psycopg.Error as exc:
+        logger.warning("could not summarise %s: %s", BRIN_INDEX, exc)
+
+
+def latest_gold_date(conninfo: str, *, pipeline_id: UUID | str, today: date | None = None) -> date | None:
+    """The newest date the pipeline has in gold.campaign_daily (the pacing ``as_of``), None if none.
+
+    BRIN cannot answer max() directly, so look in growing windows back from ``today``: the newest
+    date is nearly always within days, and only those days' rows are read.
+    """
+    today = today or date.today()
+    with connect(conninfo, "reading gold.campaign_daily", pipeline=str(pipeline_id)) as connection:
+        for days in (*LATEST_DATE_WINDOWS_DAYS, None):
+            since = date.min if days is None else today - timedelta(days=days)
+            row = connection.execute("SELECT max(date) FROM gold.campaign_daily WHERE pipeline_id = %s"
+                                     " AND date >= %s", (pipeline_id, since)).fetchone()
+            if row and row[0] is not None:
+                return row[0]
+    return None
+
+
+# ------------------------------------------------------------------------------------------ budgets
+
+_UPSERT_SEGMENT = """
+INSERT INTO gold.budget_segments (org_id, pipeline_id, advertiser_id, insertion_order_id, segment_index,
+    insertion_order_name, currency, budget_unit, budget_amount, start_date, end_date, pacing_period,
+    pacing_type, daily_max, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+ON CONFLICT (pipeline_id, insertion_order_id, segment_index) DO UPDATE SET
+    org_id = EXCLUDED.org_id, advertiser_id = EXCLUDED.advertiser_id,
+    insertion_order_name = EXCLUDED.insertion_order_name, currency = EXCLUDED.currency,
+    budget_unit = EXCLUDED.budget_unit, budget_amount = EXCLUDED.budget_amount,
+    start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date, pacing_period = EXCLUDED.pacing_period,
+    pacing_type = EXCLUDED.pacing_type, daily_max = EXCLUDED.daily_max, updated_at = now()
+"""
+
+
+def load_budgets(conninfo: str, *, org_id: int, pipeline_id: UUID, insertion_orders: Sequence[InsertionOrder]) -> int:
+    """Upsert the insertion orders' budget segments, dropping segments an IO no longer has.
+
+    Returns the number of segments written.
+    """
+    rows = [(org_id, pipeline_id, io.advertiser_id, io.insertion_order_id, index, io.display_name, io.currency,
+             io.budget_unit, segment.amount, segment.start_date, segment.end_date, io.pacing_period,
+             io.pacing_type, io.daily_max)
+            for io in insertion_orders for index, segment in enumerate(io.segments)]
+    with connect(conninfo, "loading gold.budget_segments", pipeline=str(pipeline_id)) as connection:
+        with connection.transaction(), connection.cursor() as cursor:
+            if rows:
+                cursor.executemany(_UPSERT_SEGMENT, rows)
+            for io in insertion_orders:
+                cursor.execute("DELETE FROM gold.budget_segments WHERE pipeline_id = %s AND insertion_order_id = %s"
+                               " AND segment_index >= %s", (pipeline_id, io.insertion_order_id, len(io.segments)))
+    return len(rows)
+
+
+# ------------------------------------------------------------------------------------------- pacing
+
+# Per budget segment: spend (in the IO's currency) and impressions up to as_of and over the last
+# 7 days, and how many rows were left out for being in another currency. Campaign rows are summed
+# per (IO, day, currency) first, so each segment joins a few rows per day, not every line item.
+_PACING_INPUTS = """
+WITH segments AS (
+    SELECT * FROM gold.budget_segments
+    WHERE pipeline_id = %(pipeline_id)s AND (%(io_ids)s::text[] IS NULL OR insertion_order_id = ANY(%(io_ids)s))
+), daily AS (
+    SELECT insertion_order_id, date, currency, sum(spend) AS spend, sum(impressions) AS impressions,
+           count(*) AS rows
+    FROM gold.campaign_daily
+    WHERE pipeline_id = %(pipeline_id)s AND date <= %(as_of)s
+      AND date >= (SELECT coalesce(min(start_date), %(as_of)s) FROM segments)
+      AND (%(io_ids)s::text[] IS NULL OR insertion_order_id = ANY(%(io_ids)s))
+    GROUP BY insertion_order_id, date, currency
+), main_currency AS (
+    SELECT DISTINCT ON (insertion_order_id) insertion_order_id, currency
+    FROM daily GROUP BY insertion_order_id, currency
+    ORDER BY insertion_order_id, sum(rows) DESC, currency
+), inputs AS (
+    SELECT s.*, coalesce(s.currency, m.currency) AS io_currency FROM segments s
+    LEFT JOIN main_currency m USING (insertion_order_id)
+)
+SELECT i.org_id, i.advertiser_id, i.insertion_order_id, i.segment_index, i.insertion_order_name,
+       i.io_currency, i.budget_unit, i.pacing_type, i.pacing_period, i.start_date, i.end_date, i.budget_amount,
+       coalesce(sum(d.spend) FILTER (WHERE d.currency = i.io_currency), 0) AS spend,
+       coalesce(sum(d.spend) FILTER (WHERE d.currency = i.io_currency AND d.date > %(week_start)s), 0) AS spend_7d,
+       coalesce(sum(d.impressions), 0) AS impressions,
+       coalesce(sum(d.impressions) FILTER (WHERE d.date > %(week_start)s), 0) AS impressions_7d,
+       coalesce(sum(d.rows) FILTER (WHERE d.currency IS DISTINCT FROM i.io_currency), 0) AS other_currency_rows
+FROM inputs i
+LEFT JOIN daily d ON d.insertion_order_id = i.insertion_order_id
+                 AND d.date BETWEEN i.start_date AND least(i.end_date, %(as_of)s)
+GROUP BY i.org_id, i.advertiser_id, i.insertion_order_id, i.segment_index, i.insertion_order_name, i.io_currency,
+         i.budget_unit, i.pacing_type, i.pacing_period, i.start_date, i.end_date, i.budget_amount
+"""
+
+_INSERT_PACING = """
+INSERT INTO gold.pacing_metrics (org_id, pipeline_id, advertiser_id, insertion_order_id, segment_index,
+    insertion_order_name, currency, budget_unit, pacing_type, pacing_period, segment_start, segment_end,
+    as_of_date, budget, flight_days, days_elapsed, spend_to_date, expected_spend_to_date, pacing_pct,
+    projected_spend, projected_spend_7d, budget_remaining, required_daily, status, excluded_rows, execution_id,
+    updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+"""
+
+
+def recompute_pacing(conninfo: str, *, org_id: int, pipeline_id: UUID, as_of: date,
+                     insertion_order_ids: Sequence[str] | None = None, execution_id: UUID | str | None = None) -> int:
+    """Recompute ``gold.pacing_metrics`` of the pipeline's budget segments (or of some IOs) as of ``as_of``.
+
+    Replaces those rows in one transaction; returns how many were written. Impression budgets pace
+    impressions (any currency); currency budgets pace spend in the IO's currency only.
+    """
+    io_ids = list(insertion_order_ids) if insertion_order_ids is not None else None
+    params = {"pipeline_id": pipeline_id, "io_ids": io_ids, "as_of": as_of,
+              "week_start": as_of - timedelta(days=pacing.RUN_RATE_DAYS)}
+    with connect(conninfo, "recomputing gold.pacing_metrics", pipeline=str(pipeline_id)) as connection:
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                           (f"gold.pacing_metrics:{pipeline_id}",))
+            cursor.execute(_PACING_INPUTS, params)
+            inputs = cursor.fetchall()
+            rows = [_pacing_row(row, pipeline_id=pipeline_id, as_of=as_of, execution_id=execution_id)
+                    for row in inputs if row[0] == org_id]
+            cursor.execute("DELETE FROM gold.pacing_metrics WHERE pipeline_id = %s"
+                           " AND (%s::text[] IS NULL OR insertion_order_id = ANY(%s))", (pipeline_id, io_ids, io_ids))
+            if rows:
+                cursor.executemany(_INSERT_PACING, rows)
+    return len(rows)
+
+
+def _pacing_row(row: tuple, *, pipeline_id: UUID, as_of: date, execution_id: UUID | str | None) -> tuple:
+    (org_id, advertiser_id, io_id, segment_index, io_name, currency, budget_unit, pacing_type, pacing_period,
+     start, end, budget, spend, spend_7d, impressions, impressions_7d, other_currency_rows) = row
+    by_impressions = budget_unit == "BUDGET_UNIT_IMPRESSIONS"
+    spent = Decimal(impressions) if by_impressions else Decimal(spend)
+    spent_7d = Decimal(impressions_7d) if by_impressions else Decimal(spend_7d)
+    figures = pacing.pace(pacing.SegmentInput(
+        budget=Decimal(budget), start=start, end=end, as_of=as_of, spend_to_date=spent,
+        spend_last_7_days=spent_7d, pacing_type=pacing_type or "PACING_TYPE_EVEN"))
+    excluded = 0 if by_impressions else int(other_currency_rows)
+    return (org_id, pipeline_id, advertiser_id, io_id, segment_index, io_name, currency, budget_unit, pacing_type,
+            pacing_period, start, end, as_of, budget, figures.flight_days, figures.days_elapsed, spent,
+            figures.expected_spend_to_date, figures.pacing_pct, figures.projected_spend, figures.projected_spend_7d,
+            figures.budget_remaining, figures.required_daily, figures.status, excluded,
+            str(execution_id) if execution_id else None)

@@ -1,0 +1,97 @@
+"""Parsing raw report cells (strings) into typed values, as vectorised Polars expressions.
+
+Reports write numbers as ``"1,234"`` (thousands separators), ``16,25`` (decimal comma locales),
+``0.13%``, ``-`` (no value); dates as ``YYYY/MM/DD``, ``YYYY-MM-DD`` or ``dd/mm/YYYY``. A cell that
+is present but does not parse becomes null here; the ``type`` quality rule compares raw and parsed
+values to tell "missing" from "invalid".
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+NULL_TOKENS: tuple[str, ...] = ("", "-", "--", "n/a", "N/A", "NA", "null", "NULL", "None", "(null)")
+UNKNOWN_ID_TOKENS: tuple[str, ...] = ("unknown", "(unknown)", "not set", "(not set)")
+_UNKNOWN_ID_VARIANTS: tuple[str, ...] = tuple(
+    {variant for token in UNKNOWN_ID_TOKENS for variant in (token, token.title(), token.upper(), token.capitalize())})
+
+MONEY = pl.Decimal(20, 6)
+
+# A value only a decimal-comma locale writes: a comma followed by one, two or four+ digits at the end
+# ("16,25", "0,5", "1.234,5678"), or a dot-grouped number followed by a comma part ("1.234,5").
+DECIMAL_COMMA_HINT = r"^[+-]?\d[\d.\s]*,(\d{1,2}|\d{4,})$|^[+-]?\d{1,3}(\.\d{3})+,\d+$"
+
+
+def text(raw: pl.Expr) -> pl.Expr:
+    """Trimmed text; null tokens (``-``, empty, ``N/A``…) become null."""
+    return without_null_tokens(raw.str.strip_chars())
+
+
+def without_null_tokens(trimmed: pl.Expr) -> pl.Expr:
+    """Already trimmed text with null tokens made null."""
+    return pl.when(trimmed.is_in(NULL_TOKENS)).then(None).otherwise(trimmed)
+
+
+# The parsers below take *cleaned* text (``text``'s output): Silver cleans each raw column once and
+# derives every typed value from that, so no string operation runs twice over a column.
+
+
+def identifier(clean: pl.Expr) -> pl.Expr:
+    """An ID stays a string; ``Unknown`` and ``(not set)`` count as missing, like null tokens."""
+    return pl.when(clean.is_in(_UNKNOWN_ID_VARIANTS)).then(None).otherwise(clean)
+
+
+def currency_code(clean: pl.Expr) -> pl.Expr:
+    return clean.str.to_uppercase()
+
+
+GROUPING_CHARACTERS = r"[,\s\u00a0'$€£¥]"
+
+
+def number_text(clean: pl.Expr, *, decimal_comma: bool = False) -> pl.Expr:
+    """The cell as a plain ``-1234.56`` string: currency symbols, spaces and group separators removed."""
+    if decimal_comma:
+        return clean.str.replace_all(r"[.\s\u00a0'$€£¥]", "").str.replace(",", ".", literal=True)
+    return clean.str.replace_all(GROUPING_CHARACTERS, "")
+
+
+def floating(number: pl.Expr) -> pl.Expr:
+    """A float from ``number_text``; ``0.13%`` reads as 0.0013."""
+    value = number.str.strip_suffix("%").cast(pl.Float64, strict=False)
+    parsed = pl.when(number.str.ends_with("%")).then(value / 100).otherwise(value)
+    return pl.when(parsed.is_finite()).then(parsed)
+
+
+def integer(number: pl.Expr) -> pl.Expr:
+    """An integer from ``number_text``; ``1234`` and ``1234.0`` parse, ``12.5`` does not."""
+    as_float = number.cast(pl.Float64, strict=False)
+    integral = pl.when((as_float == as_float.round(0)) & (as_float.abs() < 2.0**53)).then(as_float)
+    return pl.coalesce(number.cast(pl.Int64, strict=False), integral.cast(pl.Int64, strict=False))
+
+
+def money(number: pl.Expr) -> pl.Expr:
+    """An exact amount with 6 decimals (DV360 money has up to 6) from ``number_text``."""
+    return number.cast(MONEY, strict=False)
+
+
+def report_date(clean: pl.Expr, partition_date: date) -> pl.Expr:
+    """A date in any of the formats reports use (a time after the date is ignored).
+
+    ``dd/mm/YYYY`` and ``mm/dd/YYYY`` look alike: the reading that equals the partition's date wins,
+    else day-first (the locales that write slashes with the year last are mostly day-first).
+    """
+    head = clean.str.slice(0, 10)
+    year_first = pl.coalesce(head.str.to_date("%Y/%m/%d", strict=False), head.str.to_date("%Y-%m-%d", strict=False))
+    day_first = pl.coalesce(head.str.to_date("%d/%m/%Y", strict=False), head.str.to_date("%d.%m.%Y", strict=False),
+                            head.str.to_date("%d-%m-%Y", strict=False))
+    month_first = head.str.to_date("%m/%d/%Y", strict=False)
+    slashed = (pl.when(month_first == pl.lit(partition_date)).then(month_first)
+               .otherwise(pl.coalesce(day_first, month_first)))
+    return pl.coalesce(year_first, slashed)
+
+
+def uses_decimal_comma(values: pl.Series) -> bool:
+    """Whether a column of money cells is written in a decimal-comma locale (``16,25``)."""
+    return bool(values.drop_nulls().str.strip_chars().str.contains(DECIMAL_COMMA_HINT).any())
