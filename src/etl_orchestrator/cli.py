@@ -1,4 +1,7 @@
-"""The ``etl-orchestrator`` command: server processes (dev, api, worker, migrate, dsp-sandbox).
+"""The ``etl-orchestrator`` command: the service's processes, and a client of its API.
+
+Processes: dev, api, worker, migrate, dsp-sandbox, relay, events tail. Client (``client/``): trigger,
+executions, logs, quality, watch, cancel, retry, pipelines, backfill, onboard.
 
 Every server command takes ``--config PATH`` (default ``config/etl.yaml``) and honours the
 environment overrides described in ``config.py``. An invalid configuration or a taken port stops
@@ -14,6 +17,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from etl_orchestrator.client.commands import add_client_commands
 from etl_orchestrator.config import ConfigError, Settings, load_settings
 from etl_orchestrator.domain.errors import EtlError
 from etl_orchestrator.embedded import PortInUseError, StartupError, ensure_port_free
@@ -149,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="raw CloudEvent JSON, one per line")
     tail.add_argument("--from-start", action="store_true", help="from the oldest event the stream holds")
     tail.set_defaults(handler=_cmd_events_tail)
+
+    add_client_commands(commands)
     return parser
 
 

@@ -75,3 +75,24 @@ async def test_oversized_body_is_413(client, tenant):
     response = await client.post(PREFIX + "/trigger", headers={**tenant.headers, "Content-Type": "application/json"},
                                  content=b"{" + b" " * 2_000_000 + b"}")
     assert response.status_code == 413
+
+
+async def test_a_chunked_oversized_body_is_413_too(client, tenant):
+    """Without Content-Length the limit is enforced on the bytes as they arrive."""
+    async def chunks():
+        for _ in range(40):
+            yield b" " * 65_536
+
+    response = await client.post(PREFIX + "/trigger", content=chunks(),
+                                  headers={**tenant.headers, "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["field"] == "body"
+
+
+async def test_a_range_longer_than_the_configured_maximum_is_422(client, tenant, stack):
+    limit = stack.settings.etl.ingestion.max_range_days
+    response = await client.post(PREFIX + "/trigger", headers=tenant.headers, json={
+        "pipeline_id": tenant.pipeline_id,
+        "parameters": {"date_range": {"start": "2000-01-01", "end": f"{2000 + limit // 365 + 1}-01-01"}}})
+    assert response.status_code == 422
+    assert response.json()["field"] == "parameters.date_range"

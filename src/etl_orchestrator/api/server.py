@@ -1,4 +1,5 @@
-"""The API process (``etl-orchestrator api``): REST on ``api.port`` and gRPC on ``api.grpc_port``, one event loop."""
+"""The API process (``etl-orchestrator api``): REST on ``api.port`` and gRPC on ``api.grpc_port``, one event loop,
+one service context (so both share the database pool, the Temporal client and the execution feed)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import asyncio
 import contextlib
 
 import uvicorn
+from sse_starlette.sse import AppStatus
 
 from etl_orchestrator.api.grpc.server import start_grpc_server
+from etl_orchestrator.api.grpc.servicer import registrar
 from etl_orchestrator.api.rest.app import create_app
 from etl_orchestrator.config import Settings
 from etl_orchestrator.db.engine import make_async_engine
@@ -33,7 +36,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event, *, ready: asyncio.E
     server = EmbeddedUvicorn(uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
                                             log_level="warning", access_log=False, lifespan="on",
                                             log_config=None))
-    grpc_server, _ = await start_grpc_server(settings.api.host, settings.api.grpc_port)
+    grpc_server, _ = await start_grpc_server(settings.api.host, settings.api.grpc_port, registrars=[registrar(ctx)])
     rest_task = asyncio.create_task(server.serve())
     try:
         while not server.started and not rest_task.done():
@@ -47,7 +50,11 @@ async def serve_api(settings: Settings, stop: asyncio.Event, *, ready: asyncio.E
         stop_task.cancel()
     finally:
         server.should_exit = True
+        # sse-starlette notices shutdown through uvicorn's signal handler, which this embedded server
+        # does not install: tell it directly, so open event streams end instead of holding shutdown.
+        AppStatus.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(rest_task, 8)
         await grpc_server.stop(grace=3)
+        await ctx.aclose()
         await engine.dispose()

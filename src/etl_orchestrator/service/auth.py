@@ -36,7 +36,7 @@ async def authenticate(ctx: ServiceContext, key: str | None) -> Principal | None
     """The principal a presented key stands for; None when missing, unknown or revoked."""
     if not key or not key.startswith(KEY_PREFIX):
         return None
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         row = (await conn.execute(
             select(api_keys.c.id, api_keys.c.org_id, api_keys.c.is_admin, api_keys.c.revoked_at)
             .where(api_keys.c.key_hash == hash_key(key))

@@ -1,34 +1,41 @@
-"""Executions: trigger (idempotent), list (keyset pages from PostgreSQL), get, logs.
+"""Executions: trigger (idempotent), list (keyset pages from PostgreSQL), get, logs, cancel, retry, watch.
 
 Triggers are idempotent through two guards: the workflow id is deterministic from pipeline and
 range, and a partial unique index allows one live (scheduled/running) execution per workflow id,
 so concurrent identical triggers all get the one execution. The listing never asks Temporal.
+
+Retry re-runs a failed or cancelled execution's whole range with ``force`` (partitions are replaced
+atomically, so re-running the ones that had completed is safe and keeps one execution per range).
+Watching follows the process's ``ExecutionFeed`` (PostgreSQL LISTEN), never a poll of Temporal.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import Integer, Select, any_, delete, func, select, text
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from etl_orchestrator.activities.contracts import ETLInput, RunOptions
 from etl_orchestrator.config import Settings
-from etl_orchestrator.db.execution_store import LIVE_STATUSES, aggregate_layers
+from etl_orchestrator.db.execution_store import LIVE_STATUSES, aggregate_layers, finish_execution
 from etl_orchestrator.db.models import etl_executions, execution_logs, partitions, pipelines
-from etl_orchestrator.domain.enums import ExecutionStatus
+from etl_orchestrator.domain.enums import ExecutionStatus, Layer, LayerStatus
 from etl_orchestrator.domain.errors import ConflictError, NetworkError, NotFoundError, ValidationFailed
 from etl_orchestrator.service.context import Principal, ServiceContext
 from etl_orchestrator.service.organizations import get_visible_pipeline
-from etl_orchestrator.service.pagination import decode_cursor, encode_cursor
+from etl_orchestrator.service.pagination import after, page_of
 
 ORG_ID = SearchAttributeKey.for_keyword("OrgId")
 PIPELINE_ID = SearchAttributeKey.for_keyword("PipelineId")
@@ -190,9 +197,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def execution_view(row: Any) -> dict[str, Any]:
-    """One execution in the seed's shape."""
-    result = row["result"] or {}
-    layers = result.get("layers") or aggregate_layers({}, 1)
+    """One execution in the seed's shape (from a listing row, or a row with the whole ``result``)."""
+    layers = row.get("layers") or (row.get("result") or {}).get("layers") or aggregate_layers({}, 1)
     if row["completed_at"] is not None and row["started_at"] is not None:
         total = row["duration_ms"]
     else:
@@ -209,20 +215,33 @@ def execution_view(row: Any) -> dict[str, Any]:
     }
 
 
-def _execution_columns():
+def _execution_columns(*, whole_result: bool = True):
+    # A listing needs only the layers: the whole result also holds every partition's outcome, which
+    # for a long range is most of the row, and decoding it is most of a listing's cost.
+    result = etl_executions.c.result if whole_result else etl_executions.c.result["layers"].label("layers")
     return [etl_executions.c.id, etl_executions.c.pipeline_id, etl_executions.c.org_id, etl_executions.c.status,
-            etl_executions.c.result, etl_executions.c.duration_ms, etl_executions.c.started_at,
+            result, etl_executions.c.duration_ms, etl_executions.c.started_at,
             etl_executions.c.completed_at, pipelines.c.name.label("pipeline_name")]
 
 
-async def list_executions(ctx: ServiceContext, principal: Principal, filters: ExecutionFilter, *,
-                          limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        raise ValidationFailed("date_from", f"date_from ({filters.date_from}) is after date_to ({filters.date_to})")
-    query = select(*_execution_columns()).join(pipelines, pipelines.c.id == etl_executions.c.pipeline_id)
+def listing_query(principal: Principal, filters: ExecutionFilter, *, limit: int, cursor: str | None = None) -> Select:
+    """The listing's SQL: newest first, ``limit`` rows after the cursor (one more, to know if a page follows).
+
+    An organization's listing is served by ``idx_executions_org_started_id`` (org, started_at desc,
+    id desc) whatever the data looks like. Written plainly (``org_id = :org``), the planner often
+    prefers the seed's ``idx_executions_started`` plus an incremental sort, filtering other
+    organizations' rows as it walks back in time: fine while the organization runs often, slow for
+    one whose runs are older than everyone else's. ``org_id = ANY(ARRAY[:org])`` with ``org_id`` in
+    the ORDER BY (equal for every row, so the order is the same) leaves the keyset index as the only
+    index that returns rows in order, so the planner keeps to it.
+    """
+    query = (select(*_execution_columns(whole_result=False))
+             .join(pipelines, pipelines.c.id == etl_executions.c.pipeline_id))
     conditions = []
+    order = [etl_executions.c.started_at.desc(), etl_executions.c.id.desc()]
     if not principal.is_admin:
-        conditions.append(etl_executions.c.org_id == principal.org_id)
+        conditions.append(etl_executions.c.org_id == any_(array([principal.org_id], type_=Integer)))
+        order.insert(0, etl_executions.c.org_id)
     if filters.pipeline_id:
         conditions.append(etl_executions.c.pipeline_id == filters.pipeline_id)
     if filters.status:
@@ -232,14 +251,18 @@ async def list_executions(ctx: ServiceContext, principal: Principal, filters: Ex
     if filters.date_to:
         conditions.append(etl_executions.c.started_at < datetime.combine(filters.date_to + timedelta(days=1), time()))
     if cursor:
-        after_started, after_id = decode_cursor(cursor)
-        conditions.append(or_(etl_executions.c.started_at < after_started,
-                              and_(etl_executions.c.started_at == after_started, etl_executions.c.id < after_id)))
-    query = query.where(*conditions).order_by(etl_executions.c.started_at.desc(), etl_executions.c.id.desc())
-    async with ctx.engine.connect() as conn:
-        rows = (await conn.execute(query.limit(limit + 1))).mappings().all()
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["started_at"], page[-1]["id"]) if len(rows) > limit else None
+        conditions.append(after(etl_executions.c.started_at, etl_executions.c.id, cursor))
+    return query.where(*conditions).order_by(*order).limit(limit + 1)
+
+
+async def list_executions(ctx: ServiceContext, principal: Principal, filters: ExecutionFilter, *,
+                          limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise ValidationFailed("date_from", f"date_from ({filters.date_from}) is after date_to ({filters.date_to})")
+    query = listing_query(principal, filters, limit=limit, cursor=cursor)
+    async with ctx.reader.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    page, next_cursor = page_of(rows, limit, sort="started_at")
     return [execution_view(row) for row in page], next_cursor
 
 
@@ -247,10 +270,11 @@ async def get_execution_row(ctx: ServiceContext, principal: Principal, execution
     query = (select(*_execution_columns(), etl_executions.c.error, etl_executions.c.workflow_id,
                     etl_executions.c.date_start, etl_executions.c.date_end, etl_executions.c.trigger,
                     etl_executions.c.progress, etl_executions.c.force, etl_executions.c.layer,
-                    etl_executions.c.records_processed, etl_executions.c.records_failed, etl_executions.c.size_bytes)
+                    etl_executions.c.records_processed, etl_executions.c.records_failed, etl_executions.c.size_bytes,
+                    etl_executions.c.config)
              .join(pipelines, pipelines.c.id == etl_executions.c.pipeline_id)
              .where(etl_executions.c.id == execution_id))
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         row = (await conn.execute(query)).mappings().first()
     if row is None or not principal.can_see(row["org_id"]):
         raise NotFoundError("execution not found", execution_id=execution_id)
@@ -274,7 +298,25 @@ async def get_execution(ctx: ServiceContext, principal: Principal, execution_id:
         "error": row["error"],
         "progress": row["progress"],
         "partitions": result.get("partitions") or {},
+        "layer_progress": layer_progress(result.get("partitions") or {}, row["date_start"], row["date_end"]),
+        "mode": (row["config"] or {}).get("mode", "full"),
     }
+
+
+_LAYER_DONE = (LayerStatus.COMPLETED.value, LayerStatus.SKIPPED.value, LayerStatus.FAILED.value)
+
+
+def layer_progress(per_partition: dict[str, Any], start: date | None, end: date | None) -> dict[str, dict[str, int]]:
+    """Per layer, how many of the execution's partitions are through it (done) and how many failed there."""
+    total = (end - start).days + 1 if start and end else len(per_partition)
+    progress = {}
+    for layer in Layer:
+        statuses = [entry.get(layer.value, {}).get("status") for entry in per_partition.values()
+                    if isinstance(entry.get(layer.value), dict)]
+        progress[layer.value] = {"done": sum(status in _LAYER_DONE for status in statuses),
+                                 "failed": sum(status == LayerStatus.FAILED.value for status in statuses),
+                                 "total": total}
+    return progress
 
 
 async def execution_logs_of(ctx: ServiceContext, principal: Principal, execution_id: UUID, *,
@@ -283,7 +325,7 @@ async def execution_logs_of(ctx: ServiceContext, principal: Principal, execution
     query = select(execution_logs).where(execution_logs.c.execution_id == execution_id)
     if after_id is not None:
         query = query.where(execution_logs.c.id > after_id)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         rows = (await conn.execute(query.order_by(execution_logs.c.id).limit(limit))).mappings().all()
     return [{"timestamp": _iso(row["timestamp"]), "level": row["level"], "layer": row["layer"],
              "message": row["message"]} for row in rows]
@@ -292,3 +334,90 @@ async def execution_logs_of(ctx: ServiceContext, principal: Principal, execution
 async def workflow_status(ctx: ServiceContext, workflow_id: str) -> WorkflowExecutionStatus | None:
     description = await ctx.require_temporal().get_workflow_handle(workflow_id).describe()
     return description.status
+
+
+# ------------------------------------------------------------------------------------------ control
+
+
+def is_terminal(status: str) -> bool:
+    return ExecutionStatus(status).is_terminal
+
+
+async def cancel_execution(ctx: ServiceContext, principal: Principal, execution_id: UUID) -> dict[str, Any]:
+    """Ask Temporal to cancel the execution's workflow; the workflow marks the execution cancelled.
+
+    An execution no worker has begun is closed here at once: its workflow, when a worker gets to it,
+    finds the execution over and does nothing. The same when Temporal no longer has the workflow.
+    """
+    row = await get_execution_row(ctx, principal, execution_id)
+    if is_terminal(row["status"]):
+        raise ConflictError(f"the execution is already {row['status']}", execution_id=execution_id)
+    workflow_gone = row["workflow_id"] is None
+    if not workflow_gone:
+        try:
+            await ctx.require_temporal().get_workflow_handle(row["workflow_id"]).cancel()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise NetworkError(f"Temporal refused the cancellation: {exc.message}") from exc
+            workflow_gone = True
+    status = row["status"]
+    if workflow_gone or status == ExecutionStatus.SCHEDULED.value:
+        async with ctx.engine.connect() as conn:
+            closed = await conn.run_sync(
+                lambda sync_conn: finish_execution(sync_conn.engine, execution_id, cancelled=True))
+        status = closed.status
+    return {"execution_id": str(execution_id), "status": status, "cancel_requested": True}
+
+
+RETRY_WAIT_S = 10.0
+
+
+async def _until_workflow_closed(ctx: ServiceContext, workflow_id: str, *, timeout_s: float) -> None:
+    """Wait (bounded) while the workflow of a just-cancelled execution winds down: a retry reuses its id.
+
+    If it is still running after ``timeout_s``, the trigger answers 409 "still finishing" as usual.
+    """
+    handle = ctx.require_temporal().get_workflow_handle(workflow_id)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await asyncio.sleep(0.1)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise NetworkError(f"Temporal did not describe the workflow: {exc.message}") from exc
+    except TimeoutError:
+        pass
+
+
+async def retry_execution(ctx: ServiceContext, principal: Principal, execution_id: UUID) -> TriggerResult:
+    """A new execution of a failed or cancelled execution's range (same mode), with ``force``."""
+    row = await get_execution_row(ctx, principal, execution_id)
+    if row["status"] not in (ExecutionStatus.FAILED.value, ExecutionStatus.CANCELLED.value):
+        raise ConflictError(f"only a failed or cancelled execution can be retried; this one is {row['status']}",
+                            execution_id=execution_id)
+    mode = (row["config"] or {}).get("mode", "full")
+    if row["workflow_id"]:
+        await _until_workflow_closed(ctx, row["workflow_id"], timeout_s=RETRY_WAIT_S)
+    return await trigger_execution(ctx, principal, pipeline_id=row["pipeline_id"], start=row["date_start"],
+                                   end=row["date_end"], force=True, trigger="retry", mode=mode)
+
+
+async def watch_execution(ctx: ServiceContext, principal: Principal, execution_id: UUID, *,
+                          resync_s: float = 5.0) -> AsyncIterator[dict[str, Any]]:
+    """The execution now, then again each time it changes, until it ends (the last one is terminal).
+
+    Woken by the feed; every ``resync_s`` without a wake-up it re-reads anyway, which bounds the
+    staleness if the feed's connection was lost and a notification with it.
+    """
+    await get_execution_row(ctx, principal, execution_id)
+    async with ctx.execution_feed().subscribe(execution_id) as changes:
+        previous: dict[str, Any] | None = None
+        while True:
+            changes.reset()
+            snapshot = await get_execution(ctx, principal, execution_id)
+            if snapshot != previous:
+                yield snapshot
+                previous = snapshot
+            if is_terminal(snapshot["status"]):
+                return
+            await changes.wait(resync_s)

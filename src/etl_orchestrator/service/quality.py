@@ -45,7 +45,7 @@ async def quality_summary(ctx: ServiceContext, principal: Principal, *, window: 
         conditions.append(metrics.pipeline_id == pipeline_id)
     per_type = (select(metrics.pipeline_id, metrics.metric_type, func.sum(metrics.count).label("n"))
                 .where(*conditions).group_by(metrics.pipeline_id, metrics.metric_type))
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         rows = (await conn.execute(per_type)).all()
         names = dict((await conn.execute(select(pipelines.c.id, pipelines.c.name).where(
             pipelines.c.id.in_({row.pipeline_id for row in rows})))).all()) if rows else {}

@@ -1,10 +1,10 @@
-"""Dependencies of routes: the service context and the authenticated principal."""
+"""Dependencies of routes: the service context, the authenticated principal, typed path parameters."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from etl_orchestrator.service.auth import authenticate
@@ -39,3 +39,8 @@ def require_admin(principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
+
+# Organization ids are PostgreSQL INTEGERs: larger values would be a database error, not a 404.
+OrgIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="Organization id.")]
+LimitQuery = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+CursorQuery = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]

@@ -2,13 +2,16 @@
 
 Domain errors map here, at the one boundary: ValidationFailed → 422, NotFoundError → 404 (also
 for what the caller's organization may not see, so existence never leaks), ConflictError → 409,
-transient errors (Temporal or the database unreachable) → 503. Bad input is never a 500.
+transient errors (Temporal or the database unreachable) → 503. Infrastructure exceptions that
+escaped the service layer go through ``service.errors.as_domain_error`` first, so bad input is
+never a 500; what maps to nothing is a bug, answered as a 500 problem and logged.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,11 +25,30 @@ from etl_orchestrator.domain.errors import (
     TRANSIENT_ERRORS,
     ValidationFailed,
 )
+from etl_orchestrator.service.errors import INFRASTRUCTURE_ERRORS, as_domain_error
 
 PROBLEM_JSON = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
           413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
           500: "Internal Server Error", 503: "Service Unavailable"}
+DESCRIPTIONS = {
+    400: "The body could not be read (not UTF-8, or not the declared content type).",
+    401: "No valid API key: missing, unknown or revoked (`Authorization: Bearer etl_…`).",
+    404: "Not found, or not visible to the caller's organization.",
+    409: "Conflicts with the current state (duplicate name, wrong state for the action).",
+    413: "The request body is larger than `api.max_body_bytes`.",
+    422: "Malformed input; `field` names it.",
+    503: "PostgreSQL or Temporal is unavailable; retry.",
+}
+
+log = structlog.get_logger(__name__)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem answers (the schema is added by ``app.openapi``)."""
+    return {status: {"description": DESCRIPTIONS.get(status, TITLES.get(status, "Error")),
+                     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for status in statuses}
 
 
 def problem(status: int, detail: str, *, field: str | None = None, errors: list[dict[str, Any]] | None = None,
@@ -52,7 +74,7 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return problem(422, detail, field=errors[0]["field"] if errors else None, errors=errors)
 
 
-async def _domain_error(_: Request, exc: EtlError) -> JSONResponse:
+def domain_problem(exc: EtlError) -> JSONResponse:
     if isinstance(exc, ValidationFailed):
         return problem(422, str(exc), field=exc.field)
     if isinstance(exc, NotFoundError):
@@ -66,11 +88,27 @@ async def _domain_error(_: Request, exc: EtlError) -> JSONResponse:
     return problem(400, str(exc))
 
 
+async def _domain_error(_: Request, exc: EtlError) -> JSONResponse:
+    return domain_problem(exc)
+
+
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    mapped = as_domain_error(exc)
+    if mapped is not None:
+        return domain_problem(mapped)
+    log.error("unhandled error", path=request.url.path, error=repr(exc), exc_info=exc)
+    return problem(500, "internal error")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(EtlError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for infrastructure_error in INFRASTRUCTURE_ERRORS:
+        app.add_exception_handler(infrastructure_error, _unexpected_error)
+    # Anything else is a bug: still a problem+json 500 (Starlette then re-raises it, so the server logs it).
+    app.add_exception_handler(Exception, _unexpected_error)
