@@ -198,7 +198,7 @@ def stack(database_url: str, temporal_address: str, nats_url: str, lake_root: Pa
     api = ManagedProcess("api", stack.cli("api"), log_path=servers_dir / "api.log", env=env).start()
     worker = stack.start_worker()
     try:
-        wait_http(stack.api_url + "/healthz", timeout_s=30, process=api)
+        wait_http(stack.api_url + "/healthz", timeout_s=90, process=api)  # generous: a busy CI box
         yield stack
     finally:
         worker.stop(10)

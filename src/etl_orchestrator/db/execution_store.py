@@ -162,8 +162,10 @@ def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run
         if row["status"] == ExecutionStatus.RUNNING.value:
             return True  # a retried or replayed begin: already announced
         now = utcnow()
+        # started_at stays the time the execution was created: rows keep their place in the listing's
+        # keyset order, and the duration a user sees includes any wait for a worker.
         conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-            status=ExecutionStatus.RUNNING.value, started_at=now, updated_at=now, workflow_id=workflow_id,
+            status=ExecutionStatus.RUNNING.value, updated_at=now, workflow_id=workflow_id,
             result={"layers": aggregate_layers({}, _partition_count(row)), "partitions": {}, "run_id": run_id},
         ))
         dates = f"{row['date_start']}" if row["date_start"] == row["date_end"] else \

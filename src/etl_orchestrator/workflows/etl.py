@@ -52,15 +52,7 @@ class ETLWorkflow:
     async def run(self, params: ETLInput) -> ETLResult:
         options = params.options
         info = workflow.info()
-        started = await workflow.execute_activity_method(
-            LayerActivities.begin_execution,
-            BeginInput(execution_id=params.execution_id, workflow_id=info.workflow_id, run_id=info.run_id),
-            **short_activity(options))
-        if not started:
-            return ETLResult(execution_id=params.execution_id, status="skipped")
-        self._status = "running"
         dates = dates_in_range(params.start, params.end)
-        self._partitions = {d.isoformat(): "pending" for d in dates}
         slots = asyncio.Semaphore(options.partition_parallelism)
 
         async def bounded(day: date) -> PartitionResult:
@@ -68,8 +60,17 @@ class ETLWorkflow:
                 return await self._run_partition(params, day)
 
         try:
+            started = await workflow.execute_activity_method(
+                LayerActivities.begin_execution,
+                BeginInput(execution_id=params.execution_id, workflow_id=info.workflow_id, run_id=info.run_id),
+                **short_activity(options))
+            if not started:
+                return ETLResult(execution_id=params.execution_id, status="skipped")
+            self._status = "running"
+            self._partitions = {d.isoformat(): "pending" for d in dates}
             results = await asyncio.gather(*(bounded(day) for day in dates))
         except asyncio.CancelledError:
+            # Cancelled at any point, even while the execution was being opened: close it as cancelled.
             self._status = "cancelled"
             await workflow.execute_activity_method(
                 LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id, cancelled=True),
