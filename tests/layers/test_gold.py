@@ -142,12 +142,16 @@ def test_budgets_upsert_and_pacing_excludes_other_currencies(gold_db: str, lake:
         build_silver(land, lake, day, rows)
         load_campaign_daily(gold_db, lake, day, execution_id=uuid.uuid4())
     euro_day = partition.model_copy(update={"date": date(2026, 1, 8)})
-    # The EUR row goes straight into gold: Silver would have quarantined it (advertiser currency).
+    # The EUR row goes straight into gold (and into the per-IO totals the loader keeps beside it):
+    # Silver would have quarantined it (advertiser currency).
     with psycopg.connect(gold_db) as connection:
         connection.execute(
             "INSERT INTO gold.campaign_daily (org_id, pipeline_id, date, source, advertiser_id, campaign_id,"
             " insertion_order_id, line_item_id, currency, impressions, clicks, spend)"
             " VALUES (%s, %s, %s, 'dv360', '1001', '2001', 'A', '3', 'EUR', 99, 0, 999)", (org, pipeline, euro_day.date))
+        connection.execute(
+            "INSERT INTO gold.insertion_order_daily (org_id, pipeline_id, insertion_order_id, date, currency, spend,"
+            " impressions, rows) VALUES (%s, %s, 'A', %s, 'EUR', 999, 99, 1)", (org, pipeline, euro_day.date))
 
     written = recompute_pacing(gold_db, org_id=org, pipeline_id=pipeline, as_of=date(2026, 1, 10),
                                execution_id=uuid.uuid4())
@@ -180,11 +184,39 @@ def test_an_empty_silver_partition_empties_gold(gold_db: str, land: LandFile, la
     assert (result.rows, result.deleted) == (0, 1) and gold_rows(gold_db, partition) == []
 
 
-def test_latest_gold_date_finds_old_and_recent_dates(gold_db: str, land: LandFile, lake: Lake,
-                                                     partition: PartitionRef) -> None:
+def test_latest_gold_date_is_the_newest_loaded_day(gold_db: str, land: LandFile, lake: Lake,
+                                                   partition: PartitionRef) -> None:
     assert latest_gold_date(gold_db, pipeline_id=partition.pipeline_id) is None
-    build_silver(land, lake, partition, [dv360_row(line_item_id="1")])
+    older = partition.model_copy(update={"date": partition.date - timedelta(days=900)})
+    for day in (partition, older):  # the newest first: loading an older day must not move it back
+        build_silver(land, lake, day, [dv360_row(report_date=day.date, line_item_id="1")])
+        load_campaign_daily(gold_db, lake, day, execution_id=uuid.uuid4())
+        assert latest_gold_date(gold_db, pipeline_id=partition.pipeline_id) == partition.date
+
+
+def test_insertion_order_totals_follow_every_replace_of_the_partition(gold_db: str, lake: Lake, land: LandFile,
+                                                                      partition: PartitionRef) -> None:
+    def totals() -> list[tuple]:
+        with psycopg.connect(gold_db) as connection:
+            return connection.execute(
+                "SELECT insertion_order_id, currency, spend, impressions, rows FROM gold.insertion_order_daily"
+                " WHERE pipeline_id = %s AND date = %s ORDER BY 1", (partition.pipeline_id, partition.date)).fetchall()
+
+    def from_line_items() -> list[tuple]:
+        with psycopg.connect(gold_db) as connection:
+            return connection.execute(
+                "SELECT insertion_order_id, currency, sum(spend), sum(impressions), count(*) FROM gold.campaign_daily"
+                " WHERE pipeline_id = %s AND date = %s GROUP BY 1, 2 ORDER BY 1",
+                (partition.pipeline_id, partition.date)).fetchall()
+
+    first = [dv360_row(report_date=partition.date, insertion_order_id="A", line_item_id=str(n), media_cost="10",
+                       impressions="100") for n in range(3)]
+    build_silver(land, lake, partition, first)
     load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
-    far_later = partition.date + timedelta(days=900)
-    assert latest_gold_date(gold_db, pipeline_id=partition.pipeline_id, today=far_later) == partition.date
-    assert latest_gold_date(gold_db, pipeline_id=partition.pipeline_id, today=partition.date) == partition.date
+    assert totals() == from_line_items() == [("A", "USD", Decimal("30.000000"), 300, 3)]
+
+    restated = [dv360_row(report_date=partition.date, insertion_order_id="B", line_item_id="9", media_cost="7",
+                          impressions="70")]
+    build_silver(land, lake, partition, restated)
+    load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
+    assert totals() == from_line_items() == [("B", "USD", Decimal("7.000000"), 70, 1)]

@@ -298,6 +298,22 @@ campaign_daily = Table(
     schema=GOLD_SCHEMA,
 )
 
+# Spend and impressions per insertion order, day and currency: what pacing reads, a few rows per IO and
+# day instead of every line item. Replaced with the partition's campaign_daily rows, in the same transaction.
+insertion_order_daily = Table(
+    "insertion_order_daily", metadata,
+    Column("org_id", Integer, nullable=False),
+    Column("pipeline_id", UUID(as_uuid=True), nullable=False, primary_key=True),
+    Column("insertion_order_id", String(100), nullable=False, primary_key=True),
+    Column("date", Date, nullable=False, primary_key=True),
+    Column("currency", String(3), nullable=False, primary_key=True),
+    Column("spend", MONEY, nullable=False),
+    Column("impressions", BigInteger, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Index("idx_insertion_order_daily_date", "pipeline_id", "date"),
+    schema=GOLD_SCHEMA,
+)
+
 budget_segments = Table(
     "budget_segments", metadata,
     Column("org_id", Integer, nullable=False),

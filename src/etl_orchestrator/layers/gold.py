@@ -7,8 +7,10 @@
   old partition until the commit, then the new one; a crash rolls the whole load back. Ratios
   (ctr, cpm, cpc, cpa, roas) are computed on the way and are NULL where the denominator is 0.
 - ``load_budgets`` upserts insertion orders' budget segments into ``gold.budget_segments``.
-- ``recompute_pacing`` aggregates spend per insertion order and day in SQL (one currency per IO, rows
-  in another currency are excluded and counted) and applies ``layers/pacing.py`` per budget segment.
+- ``load_campaign_daily`` also replaces the partition's totals per insertion order, day and currency in
+  ``gold.insertion_order_daily``, in the same transaction: pacing reads those, never the line items.
+- ``recompute_pacing`` sums those totals per budget segment (one currency per IO, rows in another
+  currency are excluded and counted) and applies ``layers/pacing.py`` per budget segment.
 
 Why one connection: parallel COPY over two connections would need both commits to become visible
 at once, which PostgreSQL only offers with two-phase commit (off by default) and even then not for
@@ -63,7 +65,6 @@ COLUMNS: list[PgColumn] = [
 ]
 CONSTANT_COLUMNS = ("org_id", "pipeline_id", "date", "execution_id")
 BRIN_INDEX = "gold.brin_campaign_daily_org_pipeline_date"
-LATEST_DATE_WINDOWS_DAYS = (10, 60, 400)
 
 
 @dataclass(frozen=True)
@@ -106,16 +107,40 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
                 "DELETE FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
                 (partition.pipeline_id, partition.date)).rowcount
             cursor = connection.cursor()
+            per_io: list[pl.DataFrame] = []
             with cursor.copy(f"COPY gold.campaign_daily ({column_list}) FROM STDIN (FORMAT binary)",
                              writer=QueuedLibpqWriter(cursor)) as copy:
                 copy.write(HEADER)
                 for batch in iter_partition(lake.silver, partition, batch_rows=COPY_BATCH_ROWS):
                     copy.write(encode_rows(gold_rows(batch), COLUMNS, constants))
+                    per_io.append(_io_totals(batch))
                     rows += batch.height
                 copy.write(TRAILER)
+            _replace_io_daily(cursor, partition, per_io)
         _summarise_new_ranges(connection)
     return GoldResult(rows=rows, deleted=max(deleted, 0), tables_updated=["campaign_daily"],
                       duration_ms=int((time.monotonic() - started) * 1000))
+
+
+def _io_totals(batch: pl.DataFrame) -> pl.DataFrame:
+    """Spend, impressions and rows per insertion order and currency of one batch of the partition."""
+    return (batch.group_by("insertion_order_id", "currency")
+            .agg(pl.col("spend").sum(), pl.col("impressions").sum(), pl.len().alias("rows")))
+
+
+def _replace_io_daily(cursor: psycopg.Cursor, partition: PartitionRef, per_io: list[pl.DataFrame]) -> None:
+    """Replace the partition's rows of ``gold.insertion_order_daily`` (pacing's input) in the open transaction."""
+    cursor.execute("DELETE FROM gold.insertion_order_daily WHERE pipeline_id = %s AND date = %s",
+                   (partition.pipeline_id, partition.date))
+    if not per_io:
+        return
+    totals = (pl.concat(per_io).group_by("insertion_order_id", "currency")
+              .agg(pl.col("spend").sum(), pl.col("impressions").sum(), pl.col("rows").sum()))
+    with cursor.copy("COPY gold.insertion_order_daily (org_id, pipeline_id, insertion_order_id, date, currency,"
+                     " spend, impressions, rows) FROM STDIN") as copy:
+        for io_id, currency, spend, impressions, count in totals.iter_rows():
+            copy.write_row((partition.org_id, partition.pipeline_id, io_id, partition.date, currency,
+                            spend if spend is not None else 0, impressions or 0, count))
 
 
 def _summarise_new_ranges(connection: psycopg.Connection) -> None:
@@ -130,21 +155,16 @@ def _summarise_new_ranges(connection: psycopg.Connection) -> None:
         logger.warning("could not summarise %s: %s", BRIN_INDEX, exc)
 
 
-def latest_gold_date(conninfo: str, *, pipeline_id: UUID | str, today: date | None = None) -> date | None:
-    """The newest date the pipeline has in gold.campaign_daily (the pacing ``as_of``), None if none.
+def latest_gold_date(conninfo: str, *, pipeline_id: UUID | str) -> date | None:
+    """The newest date the pipeline has in Gold (the pacing ``as_of``), None if none.
 
-    BRIN cannot answer max() directly, so look in growing windows back from ``today``: the newest
-    date is nearly always within days, and only those days' rows are read.
+    Read from the per-IO totals, whose (pipeline_id, date) b-tree answers max() at once; the
+    line-item table's BRIN index cannot.
     """
-    today = today or date.today()
-    with connect(conninfo, "reading gold.campaign_daily", pipeline=str(pipeline_id)) as connection:
-        for days in (*LATEST_DATE_WINDOWS_DAYS, None):
-            since = date.min if days is None else today - timedelta(days=days)
-            row = connection.execute("SELECT max(date) FROM gold.campaign_daily WHERE pipeline_id = %s"
-                                     " AND date >= %s", (pipeline_id, since)).fetchone()
-            if row and row[0] is not None:
-                return row[0]
-    return None
+    with connect(conninfo, "reading gold.insertion_order_daily", pipeline=str(pipeline_id)) as connection:
+        row = connection.execute("SELECT max(date) FROM gold.insertion_order_daily WHERE pipeline_id = %s",
+                                 (pipeline_id,)).fetchone()
+    return row[0] if row else None
 
 
 # ------------------------------------------------------------------------------------------ budgets
@@ -185,20 +205,18 @@ def load_budgets(conninfo: str, *, org_id: int, pipeline_id: UUID, insertion_ord
 # ------------------------------------------------------------------------------------------- pacing
 
 # Per budget segment: spend (in the IO's currency) and impressions up to as_of and over the last
-# 7 days, and how many rows were left out for being in another currency. Campaign rows are summed
-# per (IO, day, currency) first, so each segment joins a few rows per day, not every line item.
+# 7 days, and how many rows were left out for being in another currency. It reads the per (IO, day,
+# currency) totals kept beside campaign_daily, so each segment joins a few rows per day, not every line item.
 _PACING_INPUTS = """
 WITH segments AS (
     SELECT * FROM gold.budget_segments
     WHERE pipeline_id = %(pipeline_id)s AND (%(io_ids)s::text[] IS NULL OR insertion_order_id = ANY(%(io_ids)s))
 ), daily AS (
-    SELECT insertion_order_id, date, currency, sum(spend) AS spend, sum(impressions) AS impressions,
-           count(*) AS rows
-    FROM gold.campaign_daily
+    SELECT insertion_order_id, date, currency, spend, impressions, rows
+    FROM gold.insertion_order_daily
     WHERE pipeline_id = %(pipeline_id)s AND date <= %(as_of)s
       AND date >= (SELECT coalesce(min(start_date), %(as_of)s) FROM segments)
       AND (%(io_ids)s::text[] IS NULL OR insertion_order_id = ANY(%(io_ids)s))
-    GROUP BY insertion_order_id, date, currency
 ), main_currency AS (
     SELECT DISTINCT ON (insertion_order_id) insertion_order_id, currency
     FROM daily GROUP BY insertion_order_id, currency

@@ -98,6 +98,19 @@ def upgrade() -> None:
     schema='gold'
     )
     op.create_index('brin_campaign_daily_org_pipeline_date', 'campaign_daily', ['org_id', 'pipeline_id', 'date'], unique=False, schema='gold', postgresql_using='brin', postgresql_with={'autosummarize': 'on'})
+    op.create_table('insertion_order_daily',
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('pipeline_id', sa.UUID(), nullable=False),
+    sa.Column('insertion_order_id', sa.String(length=100), nullable=False),
+    sa.Column('date', sa.Date(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('spend', sa.Numeric(precision=20, scale=6), nullable=False),
+    sa.Column('impressions', sa.BigInteger(), nullable=False),
+    sa.Column('rows', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('pipeline_id', 'insertion_order_id', 'date', 'currency', name=op.f('pk_insertion_order_daily')),
+    schema='gold'
+    )
+    op.create_index('idx_insertion_order_daily_date', 'insertion_order_daily', ['pipeline_id', 'date'], unique=False, schema='gold')
     op.create_table('pacing_metrics',
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('pipeline_id', sa.UUID(), nullable=False),
@@ -337,6 +350,8 @@ def downgrade() -> None:
     op.drop_table('organizations')
     op.drop_table('onboardings')
     op.drop_table('pacing_metrics', schema='gold')
+    op.drop_index('idx_insertion_order_daily_date', table_name='insertion_order_daily', schema='gold')
+    op.drop_table('insertion_order_daily', schema='gold')
     op.drop_index('brin_campaign_daily_org_pipeline_date', table_name='campaign_daily', schema='gold', postgresql_using='brin', postgresql_with={'autosummarize': 'on'})
     op.drop_table('campaign_daily', schema='gold')
     op.drop_table('budget_segments', schema='gold')
