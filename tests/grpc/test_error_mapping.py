@@ -13,6 +13,7 @@ from etl_orchestrator.api.grpc.errors import status_of
 from etl_orchestrator.api.rest.problems import domain_problem
 from etl_orchestrator.domain import errors as domain
 from etl_orchestrator.lake import errors as lake
+from etl_orchestrator.layers import pg as gold_db
 from etl_orchestrator.service.errors import AlreadyExists, as_domain_error
 
 EXPECTED = {
@@ -26,6 +27,7 @@ EXPECTED = {
     domain.SourceTimeoutError: (503, grpc.StatusCode.UNAVAILABLE),
     lake.LakeBusyError: (503, grpc.StatusCode.UNAVAILABLE),
     lake.LakeStorageError: (503, grpc.StatusCode.UNAVAILABLE),
+    gold_db.GoldDatabaseError: (503, grpc.StatusCode.UNAVAILABLE),
     domain.DataError: (400, grpc.StatusCode.INVALID_ARGUMENT),
     lake.LakeSchemaError: (400, grpc.StatusCode.INVALID_ARGUMENT),
     domain.EtlError: (400, grpc.StatusCode.INVALID_ARGUMENT),
