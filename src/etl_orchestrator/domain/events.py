@@ -9,6 +9,8 @@ class EventType(StrEnum):
     EXECUTION_FAILED = "execution.failed"
     LAYER_COMPLETED = "layer.completed"
     QUALITY_ISSUE_DETECTED = "quality.issue_detected"
+    # Beyond the seed: a new organization finished onboarding (org, key, pipelines, schedules, backfill).
+    ORGANIZATION_ONBOARDED = "organization.onboarded"
 
 
 CLOUDEVENT_SOURCE = "etl-orchestrator"

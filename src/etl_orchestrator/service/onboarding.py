@@ -49,6 +49,7 @@ from etl_orchestrator.db.models import (
     pipelines,
 )
 from etl_orchestrator.domain.errors import ConflictError, NetworkError, NotFoundError, ValidationFailed
+from etl_orchestrator.domain.events import EventType
 from etl_orchestrator.events.outbox import enqueue_event
 from etl_orchestrator.service import schedules
 from etl_orchestrator.service.auth import create_api_key
@@ -63,7 +64,7 @@ from etl_orchestrator.service.executions import run_options
 from etl_orchestrator.service.organizations import slugify
 
 ONBOARDING_WORKFLOW = "OnboardingWorkflow"
-ONBOARDED_EVENT = "organization.onboarded"
+ONBOARDED_EVENT = EventType.ORGANIZATION_ONBOARDED
 STEPS = ("create_organization", "create_api_key", "check_credentials", "create_pipelines", "create_schedules",
          "start_backfill", "notify")
 UNDOABLE_STEPS = frozenset({"create_organization", "create_api_key", "create_pipelines", "create_schedules",
