@@ -16,7 +16,9 @@ request and download, so connectors never see an httpx exception.
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -180,6 +182,13 @@ def client_timeout(timeout_s: float) -> httpx.Timeout:
     return httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
 
 
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: building one loads the CA bundle (tens of ms of CPU),
+    and every activity builds fresh clients."""
+    return httpx.create_ssl_context()
+
+
 class HttpSource:
     """An authenticated API client plus a credential-free one for pre-signed download URLs."""
 
@@ -194,9 +203,11 @@ class HttpSource:
     ) -> None:
         self.source = source
         self.chunk_bytes = chunk_bytes
-        self._api = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=client_timeout(timeout_s))
+        tls = shared_tls_context()
+        self._api = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=client_timeout(timeout_s),
+                                      verify=tls)
         # Pre-signed URLs must not carry our bearer token (storage would reject a second credential).
-        self._storage = httpx.AsyncClient(timeout=client_timeout(timeout_s), follow_redirects=True)
+        self._storage = httpx.AsyncClient(timeout=client_timeout(timeout_s), follow_redirects=True, verify=tls)
 
     async def call(self, method: str, url: str, *, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One API request; its JSON object, or the domain error."""

@@ -185,11 +185,30 @@ def table_exists(table_uri: str) -> bool:
         return DeltaTable.is_deltatable(table_uri)
 
 
+_handles = threading.local()
+
+
 def _load(table_uri: str) -> DeltaTable | None:
+    """The table at its latest version, None if it does not exist yet.
+
+    Opening a table replays its log from the last checkpoint (milliseconds per commit); each thread
+    keeps its handles and catches up with ``update_incremental`` instead, which reads only the
+    commits made since. Handles are per thread because a handle is not documented as thread-safe.
+    """
+    cache: dict[str, DeltaTable] = _handles.__dict__.setdefault("tables", {})
+    table = cache.get(table_uri)
+    if table is not None:
+        try:
+            table.update_incremental()
+            return table
+        except DeltaError:
+            cache.pop(table_uri, None)  # e.g. the table was deleted and re-created: open it afresh
     try:
-        return DeltaTable(table_uri)
+        table = DeltaTable(table_uri)
     except TableNotFoundError:
         return None
+    cache[table_uri] = table
+    return table
 
 
 # ------------------------------------------------------------------------------------------ writing

@@ -24,7 +24,7 @@ def translated(what: str, **context: object) -> Iterator[None]:
         raise SourceTimeoutError(f"{what}: PostgreSQL cancelled the statement: {exc}", **context) from exc
     except (pg_errors.DataException, pg_errors.IntegrityError) as exc:
         raise DataError(f"{what}: PostgreSQL rejected the data: {exc}", **context) from exc
-    except (psycopg.OperationalError, pg_errors.TransactionRollbackError) as exc:
+    except psycopg.OperationalError as exc:  # includes class 40 (deadlock, serialization failure)
         raise GoldDatabaseError(f"{what}: {exc}", **context) from exc
     except psycopg.Error as exc:
         # Programming errors (missing table, bad SQL) are bugs or an unmigrated database: retrying cannot help.
