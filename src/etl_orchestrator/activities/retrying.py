@@ -128,7 +128,7 @@ class ActivityState:
     def heartbeat(self, **checkpoint: Any) -> None:
         """Record progress (merged into the checkpoint) and heartbeat it to the server."""
         self.checkpoint.update(checkpoint)
-        activity.heartbeat(self._details())
+        _send(self._details())
 
     def advance(self, **checkpoint: Any) -> None:
         """A step finished: checkpoint it, and give the next step the full retry budgets."""
@@ -145,6 +145,12 @@ class ActivityState:
                 return cls(failures=dict(last.get("failures") or {}), checkpoint=dict(last.get("checkpoint") or {}),
                            since_attempt=int(last.get("since_attempt") or 1))
         return cls()
+
+
+def _send(details: dict[str, Any]) -> None:
+    # Local activities (quick bookkeeping run inside the workflow task) have no heartbeats.
+    if not activity.info().is_local:
+        activity.heartbeat(details)
 
 
 _current_state: ContextVar[ActivityState | None] = ContextVar("etl_activity_state", default=None)
@@ -170,9 +176,12 @@ def _to_application_error(settings: RetrySettings, state: ActivityState, exc: Ba
         return exc
     failure = classify(exc)
     count = state.failures.get(failure.value, 0) + 1
+    if activity.info().is_local:
+        # No heartbeat details carry counts between a local activity's attempts: count every attempt.
+        count = max(count, activity.info().attempt)
     state.failures[failure.value] = count
     # Persist the counts so the next attempt (maybe on another worker) sees them.
-    activity.heartbeat(state._details())
+    _send(state._details())
     terminal = isinstance(exc, EtlError) and exc.terminal
     if terminal or count > retries_allowed(settings, failure):
         return _give_up(failure, count, exc)
@@ -186,7 +195,10 @@ def _to_application_error(settings: RetrySettings, state: ActivityState, exc: Ba
 
 def _check_server_side_timeouts(settings: RetrySettings, state: ActivityState) -> None:
     """Attempts that ended without a classified failure ended in a server-side timeout or a crash."""
-    attempt = activity.info().attempt
+    info = activity.info()
+    if info.is_local:
+        return  # every failed attempt of a local activity is counted as it happens (no silent ones to infer)
+    attempt = info.attempt
     silent = (attempt - state.since_attempt) - sum(state.failures.values())
     if silent > settings.timeout.max_retries:
         raise _give_up(FailureClass.TIMEOUT, silent, "activity timed out on the server (start-to-close or heartbeat)")

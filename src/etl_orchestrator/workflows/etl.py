@@ -3,6 +3,9 @@
 Partitions run concurrently up to ``options.partition_parallelism``. A partition that fails is
 recorded and the others go on; the execution then ends ``failed`` naming the failed dates.
 Cancelling the workflow cancels its activities and marks the execution ``cancelled``.
+
+Opening, closing and failure bookkeeping are one short PostgreSQL write each: they run as local
+activities, inside the workflow task, which saves two task round trips per execution.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class ETLWorkflow:
                 return await self._run_partition(params, day)
 
         try:
-            started = await workflow.execute_activity_method(
+            started = await workflow.execute_local_activity_method(
                 LayerActivities.begin_execution,
                 BeginInput(execution_id=params.execution_id, workflow_id=info.workflow_id, run_id=info.run_id),
                 **short_activity(options))
@@ -72,11 +75,11 @@ class ETLWorkflow:
         except asyncio.CancelledError:
             # Cancelled at any point, even while the execution was being opened: close it as cancelled.
             self._status = "cancelled"
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id, cancelled=True),
                 **short_activity(options))
             raise
-        self._status = await workflow.execute_activity_method(
+        self._status = await workflow.execute_local_activity_method(
             LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id),
             **short_activity(options))
         return ETLResult(execution_id=params.execution_id, status=self._status, partitions=list(results))
@@ -112,7 +115,7 @@ class ETLWorkflow:
         except (ActivityError, ChildWorkflowError) as error:
             message = failure_message(error)
             self._partitions[key] = "failed"
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 LayerActivities.record_partition_failure,
                 PartitionFailureInput(execution_id=params.execution_id, partition=partition, layer=layer,
                                       error=message),
