@@ -70,6 +70,19 @@ async def test_listing_filters(client, tenant, stack):
     assert await listed(pipeline_id=str(uuid.uuid4())) == []
 
 
+async def test_an_unknown_query_parameter_is_refused_naming_it(client, tenant):
+    # A misspelt filter must not silently answer the unfiltered listing.
+    response = await client.get(f"{PREFIX}/executions", params={"stauts": "failed", "limit": 5},
+                                headers=tenant.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "stauts"
+    assert "unknown query parameter" in response.json()["detail"]
+    response = await client.get(f"{PREFIX}/data-quality", params={"window": "7d", "extra": "1"}, headers=tenant.headers)
+    assert response.status_code == 422 and response.json()["field"] == "extra", response.text
+    response = await client.get(f"{PREFIX}/data-quality", params={"window": "7d"}, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+
+
 async def test_get_execution_has_the_detail_fields(client, tenant):
     triggered = await trigger(client, tenant, date(2023, 4, 1), date(2023, 4, 3))
     response = await client.get(f"{PREFIX}/executions/{triggered['execution_id']}", headers=tenant.headers)

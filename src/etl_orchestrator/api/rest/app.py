@@ -5,11 +5,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from etl_orchestrator import __version__
+from etl_orchestrator.api.rest.deps import reject_unknown_query_parameters
 from etl_orchestrator.api.rest.problems import install_problem_handlers, problem, problem_responses
 from etl_orchestrator.api.rest.routes import (
     backfills,
@@ -123,7 +124,8 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     for resource in (executions, quality, pipelines, schedules, backfills, quarantine, organizations, onboarding,
                      webhooks):
         # What any API route may answer besides its own: no key, not visible, malformed, a dependency down.
-        app.include_router(resource.router, prefix=API_PREFIX, responses=problem_responses(401, 404, 422, 503))
+        app.include_router(resource.router, prefix=API_PREFIX, responses=problem_responses(401, 404, 422, 503),
+                           dependencies=[Depends(reject_unknown_query_parameters)])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     instrument_app(app)  # request metrics, a server span per request, GET /metrics
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from etl_orchestrator.service.auth import authenticate
@@ -29,6 +31,37 @@ async def get_principal(ctx: ContextDep,
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+_declared: dict[int, tuple[Dependant, frozenset[str]]] = {}
+
+
+def _declared_query_parameters(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route (and its dependencies) declare; worked out once per route."""
+    known = _declared.get(id(dependant))
+    if known is None or known[0] is not dependant:
+        known = _declared[id(dependant)] = (dependant, frozenset(_query_aliases(dependant)))
+    return known[1]
+
+
+def _query_aliases(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_aliases(sub)
+    return names
+
+
+def reject_unknown_query_parameters(request: Request) -> None:
+    """A query parameter the route does not declare is refused (422 naming it), not ignored: a typo
+    such as ``?stauts=failed`` would otherwise answer every execution, as if no filter had been given."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    unknown = sorted(set(request.query_params) - _declared_query_parameters(dependant))
+    if unknown:
+        raise RequestValidationError([{"loc": ("query", name), "msg": "unknown query parameter",
+                                       "type": "extra_forbidden"} for name in unknown])
 
 
 def require_admin(principal: PrincipalDep) -> Principal:
