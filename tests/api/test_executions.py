@@ -9,7 +9,6 @@ import psycopg
 from psycopg.types.json import Json
 
 from etl_orchestrator.db.execution_store import aggregate_layers
-
 from tests.support import wait_for_execution
 
 PREFIX = "/api/v1/etl"

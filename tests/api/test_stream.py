@@ -11,7 +11,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
 
 import httpx
 import psycopg

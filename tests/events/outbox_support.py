@@ -13,8 +13,8 @@ from uuid import UUID
 
 import nats
 import psycopg
-from psycopg.rows import dict_row
 from nats.js.api import DeliverPolicy
+from psycopg.rows import dict_row
 
 from etl_orchestrator.db.engine import sync_engine
 from etl_orchestrator.domain.events import EventType

@@ -19,7 +19,6 @@ from etl_orchestrator.observability.tracing import client_plugins, configure_tra
 from tests.conftest import NAMESPACE
 from tests.observability.traced_workflow import TracedWorkflow, traced_activity
 
-
 PROBE = """
 from etl_orchestrator.observability.tracing import client_plugins, tracing_enabled
 print(tracing_enabled(), [type(plugin).__name__ for plugin in client_plugins()], tracing_enabled())

@@ -30,9 +30,9 @@ from etl_orchestrator.db.execution_store import LogLine
 from etl_orchestrator.domain.enums import Layer, LayerStatus, SourceKind
 from etl_orchestrator.domain.errors import DataError
 from etl_orchestrator.domain.partition import PartitionRef
+from etl_orchestrator.lake import Lake
 from etl_orchestrator.layers.bronze import land_to_bronze
 from etl_orchestrator.layers.gold import load_budgets
-from etl_orchestrator.lake import Lake
 from etl_orchestrator.observability import metrics
 
 SOURCE_LABELS = {SourceKind.DV360.value: "DV360", SourceKind.TTD.value: "The Trade Desk", SourceKind.FILE.value: "files"}

@@ -25,10 +25,10 @@ from etl_orchestrator.db import execution_store as store
 from etl_orchestrator.db.execution_store import LogLine, QualityIssueRow
 from etl_orchestrator.domain.enums import Layer, LayerStatus
 from etl_orchestrator.lake import Lake
-from etl_orchestrator.observability import metrics
-from etl_orchestrator.observability.logging import bind_execution
 from etl_orchestrator.layers.gold import latest_gold_date, load_campaign_daily, recompute_pacing
 from etl_orchestrator.layers.silver import bronze_to_silver, replay_quarantine
+from etl_orchestrator.observability import metrics
+from etl_orchestrator.observability.logging import bind_execution
 from etl_orchestrator.quality.rules import rules_from_json
 
 GOLD_TABLES = ["campaign_daily", "pacing_metrics"]

@@ -13,9 +13,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from etl_orchestrator.domain.errors import ConflictError, EtlError, NetworkError, NotFoundError, ValidationFailed
+from etl_orchestrator.domain.errors import (
+    ConflictError,
+    EtlError,
+    NetworkError,
+    NotFoundError,
+    ValidationFailed,
+)
 from etl_orchestrator.service.context import Principal
-
 
 # What ``as_domain_error`` knows how to read: adapters register their handlers for exactly these.
 INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, PoolTimeoutError, RPCError)

@@ -9,7 +9,7 @@ field; the helpers here turn empty or malformed values into ``ValidationFailed``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, UTC
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID

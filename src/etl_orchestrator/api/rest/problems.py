@@ -18,11 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from etl_orchestrator.domain.errors import (
+    TRANSIENT_ERRORS,
     ConflictError,
     EtlError,
     NotFoundError,
     SourceAuthError,
-    TRANSIENT_ERRORS,
     ValidationFailed,
 )
 from etl_orchestrator.service.errors import INFRASTRUCTURE_ERRORS, as_domain_error

@@ -10,7 +10,14 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from etl_orchestrator.api.rest.deps import AdminDep, ContextDep, CursorQuery, LimitQuery, OrgIdPath, PrincipalDep
+from etl_orchestrator.api.rest.deps import (
+    AdminDep,
+    ContextDep,
+    CursorQuery,
+    LimitQuery,
+    OrgIdPath,
+    PrincipalDep,
+)
 from etl_orchestrator.api.rest.problems import problem_responses
 from etl_orchestrator.api.rest.schemas import (
     ApiKey,
