@@ -53,6 +53,18 @@ def test_environment_overrides_the_file(tmp_path):
     assert settings.api.port == 8100
 
 
+def test_run_options_carry_the_workers_timeouts():
+    from datetime import timedelta
+
+    from etl_orchestrator.service.executions import run_options
+
+    options = run_options(load_settings(environ={"ETL_WORKERS__SHORT_ACTIVITY_TIMEOUT": "90s",
+                                                 "ETL_WORKERS__ACTIVITY_TIMEOUT": "45m"}))
+    assert options.short_timeout == timedelta(seconds=90)
+    assert options.activity_timeout == timedelta(minutes=45)
+    assert run_options(load_settings(environ={})).short_timeout == timedelta(seconds=60)
+
+
 @pytest.mark.parametrize(("yaml_text", "key"), [
     ("etl:\n  workers:\n    activity_timeout: soon\n", "etl.workers.activity_timeout"),
     ("etl:\n  workers:\n    max_concurrent_activities: 0\n", "etl.workers.max_concurrent_activities"),

@@ -67,6 +67,8 @@ class WorkerSettings(_Section):
     max_concurrent_activities: int = Field(10, ge=1, le=1000, description="Activities one worker runs at once.")
     activity_timeout: Duration = Field(timedelta(minutes=30), description="start-to-close timeout of an activity.")
     heartbeat_timeout: Duration = Field(timedelta(seconds=30), description="Heartbeat timeout of long activities.")
+    short_activity_timeout: Duration = Field(
+        timedelta(seconds=60), description="start-to-close timeout of bookkeeping activities (status writes, report requests).")
     partition_parallelism: int = Field(4, ge=1, le=64, description="Partitions of one execution run at once.")
     cpu_threads: int = Field(0, ge=0, le=256, description="Threads for CPU-heavy activities (0: number of cores).")
 

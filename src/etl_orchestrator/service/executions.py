@@ -64,7 +64,8 @@ def run_options(settings: Settings, *, task_queue: str | None = None) -> RunOpti
     etl = settings.etl
     return RunOptions(
         task_queue=task_queue or etl.temporal.task_queue, activity_timeout=etl.workers.activity_timeout,
-        heartbeat_timeout=etl.workers.heartbeat_timeout, retry=etl.retry, poll_initial=etl.ingestion.poll_initial,
+        heartbeat_timeout=etl.workers.heartbeat_timeout, short_timeout=etl.workers.short_activity_timeout,
+        retry=etl.retry, poll_initial=etl.ingestion.poll_initial,
         poll_max=etl.ingestion.poll_max, report_timeout=etl.ingestion.report_timeout,
         partition_parallelism=etl.workers.partition_parallelism,
     )
