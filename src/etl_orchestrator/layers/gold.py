@@ -215,11 +215,14 @@ def load_budgets(conninfo: str, *, org_id: int, pipeline_id: UUID, insertion_ord
 # Per budget segment: spend (in the IO's currency) and impressions up to as_of and over the last
 # 7 days, and how many rows were left out for being in another currency. It reads the per (IO, day,
 # currency) totals kept beside campaign_daily, so each segment joins a few rows per day, not every line item.
+# The sums are grouped on the narrow segment key first and joined to the wide segment rows after:
+# grouping the joined rows by every segment column made PostgreSQL sort all (segment, day) rows on
+# disk (8.7 s for 5,000 IOs × 365 days, growing with every day a backfill added).
 _PACING_INPUTS = """
-WITH segments AS (
+WITH segments AS MATERIALIZED (
     SELECT * FROM gold.budget_segments
     WHERE pipeline_id = %(pipeline_id)s AND (%(io_ids)s::text[] IS NULL OR insertion_order_id = ANY(%(io_ids)s))
-), daily AS (
+), daily AS NOT MATERIALIZED (
     SELECT insertion_order_id, date, currency, spend, impressions, rows
     FROM gold.insertion_order_daily
     WHERE pipeline_id = %(pipeline_id)s AND date <= %(as_of)s
@@ -232,19 +235,24 @@ WITH segments AS (
 ), inputs AS (
     SELECT s.*, coalesce(s.currency, m.currency) AS io_currency FROM segments s
     LEFT JOIN main_currency m USING (insertion_order_id)
+), sums AS (
+    SELECT i.insertion_order_id, i.segment_index,
+           sum(d.spend) FILTER (WHERE d.currency = i.io_currency) AS spend,
+           sum(d.spend) FILTER (WHERE d.currency = i.io_currency AND d.date > %(week_start)s) AS spend_7d,
+           sum(d.impressions) AS impressions,
+           sum(d.impressions) FILTER (WHERE d.date > %(week_start)s) AS impressions_7d,
+           sum(d.rows) FILTER (WHERE d.currency IS DISTINCT FROM i.io_currency) AS other_currency_rows
+    FROM inputs i
+    JOIN daily d ON d.insertion_order_id = i.insertion_order_id
+                AND d.date BETWEEN i.start_date AND least(i.end_date, %(as_of)s)
+    GROUP BY i.insertion_order_id, i.segment_index
 )
 SELECT i.org_id, i.advertiser_id, i.insertion_order_id, i.segment_index, i.insertion_order_name,
        i.io_currency, i.budget_unit, i.pacing_type, i.pacing_period, i.start_date, i.end_date, i.budget_amount,
-       coalesce(sum(d.spend) FILTER (WHERE d.currency = i.io_currency), 0) AS spend,
-       coalesce(sum(d.spend) FILTER (WHERE d.currency = i.io_currency AND d.date > %(week_start)s), 0) AS spend_7d,
-       coalesce(sum(d.impressions), 0) AS impressions,
-       coalesce(sum(d.impressions) FILTER (WHERE d.date > %(week_start)s), 0) AS impressions_7d,
-       coalesce(sum(d.rows) FILTER (WHERE d.currency IS DISTINCT FROM i.io_currency), 0) AS other_currency_rows
+       coalesce(x.spend, 0), coalesce(x.spend_7d, 0), coalesce(x.impressions, 0), coalesce(x.impressions_7d, 0),
+       coalesce(x.other_currency_rows, 0)
 FROM inputs i
-LEFT JOIN daily d ON d.insertion_order_id = i.insertion_order_id
-                 AND d.date BETWEEN i.start_date AND least(i.end_date, %(as_of)s)
-GROUP BY i.org_id, i.advertiser_id, i.insertion_order_id, i.segment_index, i.insertion_order_name, i.io_currency,
-         i.budget_unit, i.pacing_type, i.pacing_period, i.start_date, i.end_date, i.budget_amount
+LEFT JOIN sums x USING (insertion_order_id, segment_index)
 """
 
 _INSERT_PACING = """
@@ -271,6 +279,9 @@ def recompute_pacing(conninfo: str, *, org_id: int, pipeline_id: UUID, as_of: da
         with connection.transaction(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                            (f"gold.pacing_metrics:{pipeline_id}",))
+            # A year of per-IO days is a few million joined rows, grouped into one row per segment: the
+            # planner, which cannot estimate the date-range join, sorts them; in memory, not on disk.
+            cursor.execute("SET LOCAL work_mem = '128MB'")
             cursor.execute(_PACING_INPUTS, params)
             inputs = cursor.fetchall()
             rows = [_pacing_row(row, pipeline_id=pipeline_id, as_of=as_of, execution_id=execution_id)
