@@ -77,7 +77,7 @@ def build_worker(client: Client, settings: Settings, *, task_queue: str | None =
         workflows=list(WORKFLOWS),
         activities=[ingestion.request_report, ingestion.check_report, ingestion.ingest_to_bronze,
                     layers.begin_execution, layers.build_silver, layers.build_gold,
-                    layers.record_partition_failure, layers.finish_execution,
+                    layers.record_partition_failure, layers.finish_execution, layers.refresh_pacing,
                     orchestration.prepare_scheduled_run, orchestration.plan_backfill_partitions,
                     orchestration.record_backfill_status, *onboarding.activities()],
         max_concurrent_activities=workers.max_concurrent_activities,

@@ -112,6 +112,14 @@ async def test_completed_partitions_are_skipped_unless_forced(stack, service, ds
     assert plain["status"] == "completed"
     assert (plain["progress"]["done"], plain["progress"]["skipped"]) == (2, 1)
     assert await executions_by_status(service, plain["backfill_id"]) == {"completed": 2}
+    # The children loaded Gold without pacing; the backfill recomputed it once, as of the newest day.
+    with psycopg.connect(stack.settings.database.url) as conn:
+        children_gold = conn.execute("SELECT result->'layers'->'gold'->'tables_updated' FROM etl_executions"
+                                     " WHERE backfill_id = %s", (plain["backfill_id"],)).fetchall()
+        as_of = conn.execute("SELECT array_agg(DISTINCT as_of_date), count(*) FROM gold.pacing_metrics"
+                             " WHERE pipeline_id = %s", (tenant.pipeline_id,)).fetchone()
+    assert [row[0] for row in children_gold] == [["campaign_daily"]] * 2
+    assert as_of[0] == [last] and as_of[1] > 0
 
     forced = await backfills.create_backfill(service, principal, pipeline_id=pipeline_id, start=first, end=last,
                                              parallelism=2, force=True)

@@ -91,6 +91,16 @@ class GoldInput(BaseModel):
     execution_id: UUID
     partition: PartitionRef
     skip: bool = False
+    # False: the caller recomputes pacing once for many partitions (a backfill), see PacingInput.
+    pacing: bool = True
+
+
+class PacingInput(BaseModel):
+    """Recompute a pipeline's pacing_metrics as of its latest Gold day (after partitions loaded without)."""
+
+    org_id: int
+    pipeline_id: UUID
+    execution_id: UUID | None = None
 
 
 class GoldOutcome(BaseModel):
@@ -124,6 +134,9 @@ class ETLInput(BaseModel):
     force: bool = False
     # full: ingest → silver → gold. replay: quarantined rows re-judged with today's rules → silver → gold.
     mode: Literal["full", "replay"] = "full"
+    # A backfill's children leave pacing to their parent: each one would recompute every budget
+    # segment of the pipeline over all its days, only for the next child to do it again.
+    defer_pacing: bool = False
     options: RunOptions = RunOptions()
 
 

@@ -7,6 +7,8 @@ Each records its layer's status, counts, quality issues and events in PostgreSQL
 from __future__ import annotations
 
 import time
+from datetime import date
+from uuid import UUID
 
 from temporalio import activity
 
@@ -16,6 +18,7 @@ from etl_orchestrator.activities.contracts import (
     FinishInput,
     GoldInput,
     GoldOutcome,
+    PacingInput,
     PartitionFailureInput,
     SilverInput,
     SilverOutcome,
@@ -135,14 +138,17 @@ class LayerActivities(ActivityBase):
             store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.GOLD,
                                outcome={"status": LayerStatus.RUNNING.value})
             gold = load_campaign_daily(self.conninfo, self.lake, partition, execution_id=params.execution_id)
-            as_of = latest_gold_date(self.conninfo, pipeline_id=partition.pipeline_id) or partition.date
-            pacing_rows = recompute_pacing(self.conninfo, org_id=partition.org_id, pipeline_id=partition.pipeline_id,
-                                           as_of=as_of, execution_id=params.execution_id)
-            outcome = GoldOutcome(records=gold.rows, tables_updated=GOLD_TABLES, skipped=False,
+            if params.pacing:
+                as_of, pacing_rows = self._refresh_pacing(partition.org_id, partition.pipeline_id, params.execution_id,
+                                                          fallback=partition.date)
+                pacing_note = f"pacing recomputed for {pacing_rows} budget segments as of {as_of}"
+            else:
+                pacing_note = "pacing left to the backfill, which recomputes it once for its partitions"
+            outcome = GoldOutcome(records=gold.rows,
+                                  tables_updated=GOLD_TABLES if params.pacing else GOLD_TABLES[:1], skipped=False,
                                   duration_ms=int((time.monotonic() - started) * 1000))
             status = LayerStatus.COMPLETED
-            logs = [LogLine("info", f"Loaded {gold.rows} rows into campaign_daily; "
-                                    f"pacing recomputed for {pacing_rows} budget segments as of {as_of}")]
+            logs = [LogLine("info", f"Loaded {gold.rows} rows into campaign_daily; {pacing_note}")]
         store.record_layer(
             self.engine, params.execution_id, partition_date=partition.date, layer=Layer.GOLD,
             outcome={"status": status.value, "records": outcome.records, "tables_updated": outcome.tables_updated,
@@ -152,6 +158,22 @@ class LayerActivities(ActivityBase):
                     **({} if outcome.skipped else {"gold_records": outcome.records})},
         )
         return outcome
+
+    def _refresh_pacing(self, org_id: int, pipeline_id: UUID, execution_id: UUID | None,
+                        fallback: date | None = None) -> tuple[date | None, int]:
+        """Pacing of every budget segment of the pipeline as of its newest Gold day (``fallback`` when
+        Gold has no day with rows): (as_of, segments written)."""
+        as_of = latest_gold_date(self.conninfo, pipeline_id=pipeline_id) or fallback
+        if as_of is None:
+            return None, 0
+        return as_of, recompute_pacing(self.conninfo, org_id=org_id, pipeline_id=pipeline_id, as_of=as_of,
+                                       execution_id=execution_id)
+
+    @activity.defn(name="refresh_pacing")
+    @classified(retry_settings)
+    async def refresh_pacing(self, params: PacingInput) -> int:
+        _, rows = await self.offload(self._refresh_pacing, params.org_id, params.pipeline_id, params.execution_id)
+        return rows
 
     @activity.defn(name="record_partition_failure")
     @classified(retry_settings)

@@ -10,6 +10,9 @@
   cancelling the workflow cancels the running children (each marks its execution cancelled) and
   marks the planned-but-unstarted ones cancelled.
 - Mirrors status and progress into the ``backfills`` row every few children and at the end.
+- Its children load Gold without pacing; it recomputes ``pacing_metrics`` once per run (before it
+  continues as new, and at the end, cancelled included) if any child loaded a partition: per child,
+  every budget segment of the pipeline would be recomputed over all its days, 365 times for a year.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from temporalio.exceptions import CancelledError, ChildWorkflowError, WorkflowAl
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from etl_orchestrator.activities.contracts import ETLInput, ETLResult, FinishInput
+    from etl_orchestrator.activities.contracts import ETLInput, ETLResult, FinishInput, PacingInput
     from etl_orchestrator.activities.layers import LayerActivities
     from etl_orchestrator.activities.orchestration import OrchestrationActivities
     from etl_orchestrator.activities.orchestration_contracts import (
@@ -52,6 +55,7 @@ class BackfillWorkflow:
         self._executions: dict[date, UUID] = {}
         self._paused = False
         self._status = "running"
+        self._loaded_since_pacing = 0
 
     # -------------------------------------------------------------------------------- handlers
 
@@ -101,8 +105,11 @@ class BackfillWorkflow:
         except asyncio.CancelledError:
             await self._cancel_children(params)
             self._status = "cancelled"
+            # A child cancelled after its Gold load reports no result: refresh whether or not any did.
+            await self._refresh_pacing(params, always=True)
             await self._report(params, final=True)
             raise
+        await self._refresh_pacing(params)
         if continue_as_new:
             # Children are bound to this run: they were drained; handlers must finish before we go.
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -169,7 +176,8 @@ class BackfillWorkflow:
 
     async def _run_child(self, params: BackfillInput, partition: PlannedPartition) -> ETLResult:
         etl = ETLInput(execution_id=partition.execution_id, org_id=params.org_id, pipeline_id=params.pipeline_id,
-                       start=partition.date, end=partition.date, force=params.force, options=params.options)
+                       start=partition.date, end=partition.date, force=params.force, defer_pacing=True,
+                       options=params.options)
         return await workflow.execute_child_workflow(
             ETLWorkflow.run, etl, id=partition.workflow_id, task_queue=params.options.task_queue,
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
@@ -195,6 +203,8 @@ class BackfillWorkflow:
             cursor.failed += 1
             cursor.failed_dates.append(day)
             return
+        self._loaded_since_pacing += sum(1 for partition in result.partitions
+                                         if partition.gold is not None and not partition.gold.skipped)
         if result.status == "completed":
             cursor.done += 1
         elif result.status == "cancelled":
@@ -213,6 +223,14 @@ class BackfillWorkflow:
             await workflow.wait(list(self._running.values()))
         for day in list(self._running):
             await self._settle(params, day, self._running.pop(day))
+
+    async def _refresh_pacing(self, params: BackfillInput, *, always: bool = False) -> None:
+        """Pacing once per run of this workflow, for all the partitions its children loaded (they skip it)."""
+        if always or self._loaded_since_pacing:
+            await workflow.execute_activity_method(
+                LayerActivities.refresh_pacing, PacingInput(org_id=params.org_id, pipeline_id=params.pipeline_id),
+                **short_activity(params.options))
+            self._loaded_since_pacing = 0
 
     async def _report(self, params: BackfillInput, *, final: bool = False, error: str | None = None) -> None:
         await workflow.execute_activity_method(

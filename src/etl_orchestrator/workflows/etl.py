@@ -110,7 +110,8 @@ class ETLWorkflow:
             self._partitions[key] = "gold"
             gold = await workflow.execute_activity_method(
                 LayerActivities.build_gold,
-                GoldInput(execution_id=params.execution_id, partition=partition, skip=silver.unchanged),
+                GoldInput(execution_id=params.execution_id, partition=partition, skip=silver.unchanged,
+                          pacing=not params.defer_pacing),
                 **long_activity(options))
         except (ActivityError, ChildWorkflowError) as error:
             message = failure_message(error)
