@@ -138,7 +138,11 @@ class ActivityState:
 
     @classmethod
     def restore(cls) -> ActivityState:
-        details = activity.info().heartbeat_details
+        info = activity.info()
+        if info.is_local:
+            # A local activity carries nothing between attempts, so no silent attempts can be inferred.
+            return cls(since_attempt=info.attempt)
+        details = info.heartbeat_details
         if details:
             last = details[-1]
             if isinstance(last, dict):
@@ -195,10 +199,7 @@ def _to_application_error(settings: RetrySettings, state: ActivityState, exc: Ba
 
 def _check_server_side_timeouts(settings: RetrySettings, state: ActivityState) -> None:
     """Attempts that ended without a classified failure ended in a server-side timeout or a crash."""
-    info = activity.info()
-    if info.is_local:
-        return  # every failed attempt of a local activity is counted as it happens (no silent ones to infer)
-    attempt = info.attempt
+    attempt = activity.info().attempt
     silent = (attempt - state.since_attempt) - sum(state.failures.values())
     if silent > settings.timeout.max_retries:
         raise _give_up(FailureClass.TIMEOUT, silent, "activity timed out on the server (start-to-close or heartbeat)")

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
@@ -39,7 +39,7 @@ from etl_orchestrator.domain.errors import ConflictError, NetworkError, NotFound
 from etl_orchestrator.service.context import Principal, ServiceContext
 from etl_orchestrator.service.executions import run_options
 from etl_orchestrator.service.organizations import get_visible_pipeline
-from etl_orchestrator.service.pagination import decode_cursor, encode_cursor
+from etl_orchestrator.service.pagination import after, page_of
 
 BACKFILL_WORKFLOW = "BackfillWorkflow"
 MAX_BACKFILL_DAYS = 3660
@@ -216,15 +216,12 @@ async def list_backfills(ctx: ServiceContext, principal: Principal, *, pipeline_
     if pipeline_id is not None:
         conditions.append(backfills.c.pipeline_id == pipeline_id)
     if cursor:
-        after_created, after_id = decode_cursor(cursor)
-        conditions.append(or_(backfills.c.created_at < after_created,
-                              and_(backfills.c.created_at == after_created, backfills.c.id < after_id)))
+        conditions.append(after(backfills.c.created_at, backfills.c.id, cursor))
     query = (select(backfills).where(*conditions)
              .order_by(backfills.c.created_at.desc(), backfills.c.id.desc()).limit(limit + 1))
     async with ctx.engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    page = rows[:limit]
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+    page, next_cursor = page_of(rows, limit, sort="created_at")
     return [backfill_view(row) for row in page], next_cursor
 
 

@@ -55,7 +55,7 @@ class BackfillWorkflow:
         self._executions: dict[date, UUID] = {}
         self._paused = False
         self._status = "running"
-        self._loaded_since_pacing = 0
+        self._pacing_stale = False  # a child loaded Gold since pacing was last recomputed
 
     # -------------------------------------------------------------------------------- handlers
 
@@ -203,8 +203,8 @@ class BackfillWorkflow:
             cursor.failed += 1
             cursor.failed_dates.append(day)
             return
-        self._loaded_since_pacing += sum(1 for partition in result.partitions
-                                         if partition.gold is not None and not partition.gold.skipped)
+        if any(partition.gold is not None and not partition.gold.skipped for partition in result.partitions):
+            self._pacing_stale = True
         if result.status == "completed":
             cursor.done += 1
         elif result.status == "cancelled":
@@ -226,11 +226,11 @@ class BackfillWorkflow:
 
     async def _refresh_pacing(self, params: BackfillInput, *, always: bool = False) -> None:
         """Pacing once per run of this workflow, for all the partitions its children loaded (they skip it)."""
-        if always or self._loaded_since_pacing:
+        if always or self._pacing_stale:
             await workflow.execute_activity_method(
                 LayerActivities.refresh_pacing, PacingInput(org_id=params.org_id, pipeline_id=params.pipeline_id),
                 **short_activity(params.options))
-            self._loaded_since_pacing = 0
+            self._pacing_stale = False
 
     async def _report(self, params: BackfillInput, *, final: bool = False, error: str | None = None) -> None:
         await workflow.execute_activity_method(

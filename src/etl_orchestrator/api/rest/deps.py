@@ -33,18 +33,8 @@ async def get_principal(ctx: ContextDep,
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-_declared: dict[int, tuple[Dependant, frozenset[str]]] = {}
-
-
-def _declared_query_parameters(dependant: Dependant) -> frozenset[str]:
-    """The query parameters a route (and its dependencies) declare; worked out once per route."""
-    known = _declared.get(id(dependant))
-    if known is None or known[0] is not dependant:
-        known = _declared[id(dependant)] = (dependant, frozenset(_query_aliases(dependant)))
-    return known[1]
-
-
 def _query_aliases(dependant: Dependant) -> set[str]:
+    """The query parameters a route and its dependencies declare (a walk of a handful of nodes)."""
     names = {param.alias for param in dependant.query_params}
     for sub in dependant.dependencies:
         names |= _query_aliases(sub)
@@ -58,7 +48,7 @@ def reject_unknown_query_parameters(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    unknown = sorted(set(request.query_params) - _declared_query_parameters(dependant))
+    unknown = sorted(set(request.query_params) - _query_aliases(dependant))
     if unknown:
         raise RequestValidationError([{"loc": ("query", name), "msg": "unknown query parameter",
                                        "type": "extra_forbidden"} for name in unknown])
