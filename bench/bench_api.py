@@ -10,9 +10,11 @@ and one API process (``etl-orchestrator api``, REST and gRPC), but no worker. Th
    p50/p99 of the first page and of a page deep in the listing (a cursor half-way down), beside the
    same SQL run directly with psycopg and a trivial endpoint (``/healthz``) over the same HTTP
    client; and the query plan, which must use ``idx_executions_org_started_id``.
-2. ``POST /api/v1/etl/trigger`` for distinct ranges, from ``--concurrency`` clients for
-   ``--seconds``: requests/s and failures. Every trigger records an execution and starts a Temporal
-   workflow; with no worker they stay ``scheduled`` (counted at the end).
+2. ``POST /api/v1/etl/trigger`` for distinct ranges, from ``--concurrency`` aiohttp clients for
+   ``--seconds``: requests/s, failures, and the CPU each process spent per trigger. Every trigger
+   records an execution and its workflow start; the API's starter starts the Temporal workflows
+   right after the answers, and the benchmark waits until every one has started (starts/s end to
+   end). With no worker the executions stay ``scheduled`` (counted at the end).
 
 Run: ``.venv/bin/python bench/bench_api.py [--rows 1000000] [--samples 300] [--seconds 15]``
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -31,7 +34,9 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+import aiohttp
 import httpx
+import psutil
 import psycopg
 from sqlalchemy.dialects import postgresql
 from temporalio.client import Client
@@ -194,15 +199,29 @@ async def temporal_starts_per_second(temporal_address: str, *, seconds: float, c
     return started / (time.perf_counter() - began)
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process and its children (PostgreSQL's backends)."""
+    used = {}
+    for name, pid in pids.items():
+        process = psutil.Process(pid)
+        total = sum(process.cpu_times()[:2])
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += sum(child.cpu_times()[:2])
+        used[name] = total
+    return used
+
+
 async def bench_triggers(database_url: str, url: str, key: str, pipeline_id: str, *, seconds: float,
-                         concurrency: int, temporal_address: str) -> None:
+                         concurrency: int, temporal_address: str, pids: dict[str, int]) -> None:
     base = date(2000, 1, 1)
     counter = iter(range(10**9))
     latencies: list[float] = []
     failures: dict[str, int] = {}
     deadline = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {key}"}
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop(session: aiohttp.ClientSession) -> None:
         while time.monotonic() < deadline:
             index = next(counter)
             # Distinct ranges: each request a day (or a short range) nobody asked for before.
@@ -210,20 +229,22 @@ async def bench_triggers(database_url: str, url: str, key: str, pipeline_id: str
             end = start + timedelta(days=index % 3)
             started = time.perf_counter()
             try:
-                response = await client.post("/api/v1/etl/trigger", json={
-                    "pipeline_id": pipeline_id,
-                    "parameters": {"date_range": {"start": start.isoformat(), "end": end.isoformat()}}})
-                outcome = "ok" if response.status_code == 200 and response.json()["status"] == "scheduled" \
-                    else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
+                async with session.post(url + "/api/v1/etl/trigger", headers=headers, json={
+                        "pipeline_id": pipeline_id,
+                        "parameters": {"date_range": {"start": start.isoformat(), "end": end.isoformat()}}}) as response:
+                    body = await response.json(content_type=None)
+                    outcome = "ok" if response.status == 200 and body["status"] == "scheduled" \
+                        else f"HTTP {response.status}"
+            except aiohttp.ClientError as exc:
                 outcome = type(exc).__name__
             latencies.append((time.perf_counter() - started) * 1000)
             if outcome != "ok":
                 failures[outcome] = failures.get(outcome, 0) + 1
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30,
-                                 limits=limits) as client:
+    # aiohttp, not httpx, as the load generator: it needs a fraction of the CPU per request, and on
+    # two cores every cycle the client spends is taken from the server being measured.
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         # Reference: the same clients against a trivial endpoint, for a few seconds.
         reference_until = time.monotonic() + 3
         reference = 0
@@ -231,21 +252,39 @@ async def bench_triggers(database_url: str, url: str, key: str, pipeline_id: str
         async def healthz_loop() -> None:
             nonlocal reference
             while time.monotonic() < reference_until:
-                await client.get("/healthz")
+                async with session.get(url + "/healthz") as response:
+                    await response.read()
                 reference += 1
 
         await asyncio.gather(*(healthz_loop() for _ in range(concurrency)))
         deadline = time.monotonic() + seconds
+        cpu_before = cpu_seconds(pids)
         started = time.perf_counter()
-        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+        await asyncio.gather(*(client_loop(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu_during = cpu_seconds(pids)
     total = len(latencies)
-    with psycopg.connect(database_url) as conn:
+    # The workflows are started after each answer (service/workflow_starts.py): wait for the backlog.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        backlog = conn.execute("SELECT count(*) FROM workflow_starts").fetchone()[0]
+        while conn.execute("SELECT count(*) FROM workflow_starts").fetchone()[0] and \
+                time.perf_counter() - started < seconds + 120:
+            await asyncio.sleep(0.05)
+        drained = time.perf_counter() - started
+        left = conn.execute("SELECT count(*) FROM workflow_starts").fetchone()[0]
         statuses = dict(conn.execute("SELECT status, count(*) FROM etl_executions WHERE trigger = 'manual' "
                                      "GROUP BY status").fetchall())
+    cpu_after = cpu_seconds(pids)
     print(f"\nPOST /api/v1/etl/trigger, distinct ranges, {concurrency} concurrent clients for {elapsed:.1f} s:")
     print(f"  {total:,} requests = {total / elapsed:,.0f} requests/s, failed: {sum(failures.values())} {failures or ''}")
     print(f"  latency {percentiles(latencies)}")
+    print("  CPU per trigger while answering: " + ", ".join(
+        f"{name} {(cpu_during[name] - cpu_before[name]) / max(total, 1) * 1000:.2f} ms" for name in pids))
+    print(f"  workflow starts pending when the last answer went out: {backlog:,}; all {total - left:,} started "
+          f"{drained:.1f} s after the first trigger = {(total - left) / drained:,.0f} starts/s end to end "
+          f"({left} still pending)")
+    print("  CPU per trigger, answers and starts: " + ", ".join(
+        f"{name} {(cpu_after[name] - cpu_before[name]) / max(total, 1) * 1000:.2f} ms" for name in pids))
     print(f"  reference      GET /healthz with the same clients: {reference / 3:,.0f} requests/s")
     starts = await temporal_starts_per_second(temporal_address, seconds=5, concurrency=concurrency)
     print(f"  reference      Temporal start_workflow straight from a client, {concurrency} at once: "
@@ -276,8 +315,10 @@ def main(rows: int, samples: int, seconds: float, concurrency: int) -> None:
             print(f"machine before the listing: {machine()}")
             bench_listing(database_url, url, org_id, key, samples)
             print(f"\nmachine before the triggers: {machine()}")
+            pids = {"API": api.popen.pid, "Temporal": temporal.popen.pid, "PostgreSQL": postgres.popen.pid}
             asyncio.run(bench_triggers(database_url, url, key, pipeline_id, seconds=seconds,
-                                       concurrency=concurrency, temporal_address=f"127.0.0.1:{temporal_port}"))
+                                       concurrency=concurrency, temporal_address=f"127.0.0.1:{temporal_port}",
+                                       pids=pids))
         finally:
             stop_all(list(reversed(processes)))
 

@@ -29,6 +29,7 @@ def test_the_migrated_schema_matches_the_models(database_url):
 
 def test_migrations_upgrade_downgrade_and_upgrade_again(database_url):
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     from etl_orchestrator.db.migrate import alembic_config
 
@@ -38,7 +39,8 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(database_url):
     url = database_url.rsplit("/", 1)[0] + "/" + scratch
     try:
         upgrade(url)
-        assert current_revision(url) == "0001"
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        assert head is not None and current_revision(url) == head
         command.downgrade(alembic_config(url), "base")
         assert current_revision(url) is None
         with psycopg.connect(url) as conn:

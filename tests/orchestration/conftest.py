@@ -32,7 +32,9 @@ async def temporal_client(stack) -> Client:
 async def service(stack, temporal_client) -> AsyncIterator[ServiceContext]:
     """The service layer as the API process runs it (same settings, same queues)."""
     engine = make_async_engine(stack.settings.database.url, pool_size=10)
-    yield ServiceContext(settings=stack.settings, engine=engine, temporal=temporal_client)
+    ctx = ServiceContext(settings=stack.settings, engine=engine, temporal=temporal_client)
+    yield ctx
+    await ctx.aclose()
     await engine.dispose()
 
 
@@ -86,5 +88,13 @@ def workers(stack) -> Iterator[WorkerPool]:
 async def context_for(stack, temporal_client) -> AsyncIterator[Callable[[Settings], ServiceContext]]:
     """A service context with other settings (other queues), sharing one engine."""
     engine = make_async_engine(stack.settings.database.url, pool_size=5)
-    yield lambda settings: ServiceContext(settings=settings, engine=engine, temporal=temporal_client)
+    contexts: list[ServiceContext] = []
+
+    def context(settings: Settings) -> ServiceContext:
+        contexts.append(ServiceContext(settings=settings, engine=engine, temporal=temporal_client))
+        return contexts[-1]
+
+    yield context
+    for ctx in contexts:
+        await ctx.aclose()
     await engine.dispose()

@@ -32,6 +32,7 @@ async def serve_api(settings: Settings, stop: asyncio.Event, *, ready: asyncio.E
     configure_tracing("etl-orchestrator-api")
     temporal = await connect_temporal(settings, plugins=client_plugins())
     ctx = ServiceContext(settings=settings, engine=engine, temporal=temporal)
+    ctx.workflow_starter()  # from now on: starts left pending by any process that died after a trigger
     app = create_app(settings, ctx)
     server = EmbeddedUvicorn(uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
                                             log_level="warning", access_log=False, lifespan="on",

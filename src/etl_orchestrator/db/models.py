@@ -135,6 +135,24 @@ etl_executions = Table(
           postgresql_where=text("status IN ('scheduled', 'running')")),
 )
 
+# Workflow starts not yet made: a trigger commits its execution and the start in one statement and
+# answers at once; the API's starter (``service/workflow_starts.py``) starts the workflow and deletes
+# the row. A row is the durable promise that the execution will run, whatever process dies.
+workflow_starts = Table(
+    "workflow_starts", metadata,
+    Column("execution_id", UUID(as_uuid=True), ForeignKey("etl_executions.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("workflow_id", String(300), nullable=False),
+    Column("task_queue", String(200), nullable=False),
+    Column("input", JSONB, nullable=False),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=NOW),
+    # Until then the triggering process has the row to itself; after it, any starter sweeps it up.
+    Column("next_attempt_at", TIMESTAMP(timezone=True), nullable=False, server_default=NOW),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Index("idx_workflow_starts_due", "next_attempt_at"),
+)
+
 data_quality_metrics = Table(
     "data_quality_metrics", metadata,
     # --- the seed's columns, as written ---

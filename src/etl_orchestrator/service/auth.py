@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from etl_orchestrator.db.execution_store import utcnow
@@ -13,6 +13,8 @@ from etl_orchestrator.db.models import api_keys
 from etl_orchestrator.service.context import Principal, ServiceContext
 
 KEY_PREFIX = "etl_"
+# Every request runs it: plain SQL on the context's lean pool (see ``ServiceContext.lean_connection``).
+AUTHENTICATE_SQL = "SELECT id, org_id, is_admin, revoked_at FROM api_keys WHERE key_hash = %s"
 
 
 def hash_key(key: str) -> str:
@@ -36,14 +38,13 @@ async def authenticate(ctx: ServiceContext, key: str | None) -> Principal | None
     """The principal a presented key stands for; None when missing, unknown or revoked."""
     if not key or not key.startswith(KEY_PREFIX):
         return None
-    async with ctx.reader.connect() as conn:
-        row = (await conn.execute(
-            select(api_keys.c.id, api_keys.c.org_id, api_keys.c.is_admin, api_keys.c.revoked_at)
-            .where(api_keys.c.key_hash == hash_key(key))
-        )).first()
-    if row is None or row.revoked_at is not None:
+    rows = await ctx.lean_fetch(AUTHENTICATE_SQL, (hash_key(key),))
+    if not rows:
         return None
-    return Principal(key_id=str(row.id), org_id=row.org_id, is_admin=row.is_admin)
+    key_id, org_id, is_admin, revoked_at = rows[0]
+    if revoked_at is not None:
+        return None
+    return Principal(key_id=str(key_id), org_id=org_id, is_admin=is_admin)
 
 
 async def revoke_api_key(conn: AsyncConnection, key_id: str, *, org_id: int | None) -> bool:

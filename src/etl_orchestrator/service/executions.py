@@ -18,33 +18,25 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Integer, Select, any_, delete, func, select, text
+from psycopg.types.json import Jsonb
+from sqlalchemy import Integer, Select, any_, select
 from sqlalchemy.dialects.postgresql import array
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from etl_orchestrator.activities.contracts import ETLInput, RunOptions
 from etl_orchestrator.config import Settings
 from etl_orchestrator.db.execution_store import LIVE_STATUSES, aggregate_layers, finish_execution
-from etl_orchestrator.db.models import etl_executions, execution_logs, partitions, pipelines
+from etl_orchestrator.db.models import etl_executions, execution_logs, pipelines
 from etl_orchestrator.domain.enums import ExecutionStatus, Layer, LayerStatus
 from etl_orchestrator.domain.errors import ConflictError, NetworkError, NotFoundError, ValidationFailed
 from etl_orchestrator.service.context import Principal, ServiceContext
-from etl_orchestrator.service.organizations import get_visible_pipeline
 from etl_orchestrator.service.pagination import after, page_of
-
-ORG_ID = SearchAttributeKey.for_keyword("OrgId")
-PIPELINE_ID = SearchAttributeKey.for_keyword("PipelineId")
-PARTITION_DATE = SearchAttributeKey.for_datetime("PartitionDate")
+from etl_orchestrator.service.workflow_starts import (
+    INSERT_PENDING_START,
+    cancel_pending_start,
+    pending_start_values,
+)
 
 
 @dataclass(frozen=True)
@@ -91,34 +83,56 @@ async def _live_execution(conn, workflow_id: str) -> Any:
     )).first()
 
 
-async def _completed_execution(conn, pipeline_id: UUID, workflow_id: str, start: date, end: date) -> Any:
-    """The completed execution of this range, when every partition of the range is completed."""
-    expected = (end - start).days + 1
-    completed = (await conn.execute(
-        select(func.count()).select_from(partitions).where(
-            partitions.c.pipeline_id == pipeline_id, partitions.c.date.between(start, end),
-            partitions.c.status == "completed")
-    )).scalar_one()
-    if completed < expected:
-        return None
-    return (await conn.execute(
-        select(etl_executions.c.id, etl_executions.c.status)
-        .where(etl_executions.c.workflow_id == workflow_id,
-               etl_executions.c.status == ExecutionStatus.COMPLETED.value)
-        .order_by(etl_executions.c.completed_at.desc()).limit(1)
-    )).first()
+# One statement, one round trip, on the lean pool: the pipeline if the caller may see it; the live
+# execution of the range, else (unless forced) its completed one when every partition is completed,
+# else a new execution and its pending workflow start (with the pipeline's organization in the
+# workflow's input). The partial unique index on live workflow ids settles concurrent identical
+# triggers: the loser inserts nothing, and sees only ``visible`` (the winner committed after this
+# statement's snapshot).
+TRIGGER_SQL = f"""
+    WITH pipeline AS (
+        SELECT id, org_id FROM pipelines
+        WHERE id = %(pipeline_id)s AND (%(is_admin)s OR org_id = %(caller_org_id)s)
+    ), live AS (
+        SELECT e.id, e.status FROM etl_executions e, pipeline
+        WHERE e.workflow_id = %(workflow_id)s AND e.status IN ('scheduled', 'running')
+        LIMIT 1
+    ), done AS (
+        SELECT e.id, e.status FROM etl_executions e, pipeline
+        WHERE NOT %(force)s AND e.workflow_id = %(workflow_id)s AND e.status = 'completed'
+          AND (SELECT count(*) FROM partitions p
+               WHERE p.pipeline_id = pipeline.id AND p.date BETWEEN %(date_start)s AND %(date_end)s
+                 AND p.status = 'completed') >= %(days)s
+        ORDER BY e.completed_at DESC
+        LIMIT 1
+    ), inserted AS (
+        INSERT INTO etl_executions (id, pipeline_id, org_id, status, workflow_id, trigger, date_start, date_end,
+                                    force, backfill_id, config, result, started_at)
+        SELECT %(id)s, pipeline.id, pipeline.org_id, 'scheduled', %(workflow_id)s, %(trigger)s, %(date_start)s,
+               %(date_end)s, %(force)s, %(backfill_id)s, %(config)s, %(result)s, %(started_at)s
+        FROM pipeline
+        WHERE NOT EXISTS (SELECT FROM live) AND NOT EXISTS (SELECT FROM done)
+        ON CONFLICT (workflow_id) WHERE status IN ('scheduled', 'running') DO NOTHING
+        RETURNING id, status, org_id
+    ), start AS ({INSERT_PENDING_START})
+    SELECT 'created', id, status FROM inserted
+    UNION ALL SELECT 'live', id, status FROM live
+    UNION ALL SELECT 'done', id, status FROM done
+    UNION ALL SELECT 'visible', NULL, NULL FROM pipeline
+"""
 
 
 async def trigger_execution(ctx: ServiceContext, principal: Principal, *, pipeline_id: UUID,
                             start: date | None = None, end: date | None = None, force: bool = False,
                             trigger: str = "manual", task_queue: str | None = None,
                             backfill_id: UUID | None = None, mode: str = "full") -> TriggerResult:
-    """Start (or find) the execution of ``pipeline_id`` over ``start..end``.
+    """Record (or find) the execution of ``pipeline_id`` over ``start..end``; its workflow starts next.
 
-    ``mode="replay"`` re-judges the range's quarantined rows with the pipeline's current rules and
-    rebuilds Silver and Gold from them, without asking the source again.
+    A new execution and its workflow start are committed together; the process's ``WorkflowStarter``
+    starts the workflow right after the answer (``service/workflow_starts.py``), and another process
+    does if this one dies first. ``mode="replay"`` re-judges the range's quarantined rows with the
+    pipeline's current rules and rebuilds Silver and Gold from them, without asking the source again.
     """
-    pipeline = await get_visible_pipeline(ctx, principal, pipeline_id)
     start = start or yesterday()
     end = end or start
     validate_range(ctx.settings, start, end)
@@ -126,65 +140,39 @@ async def trigger_execution(ctx: ServiceContext, principal: Principal, *, pipeli
         raise ValidationFailed("mode", f"unknown mode {mode!r}")
     if mode == "replay":
         force = True  # a replay always reprocesses
+    starter = ctx.workflow_starter()
     workflow_id = etl_workflow_id(pipeline_id, start, end, mode)
     now = datetime.now(UTC)
-    async with ctx.engine.begin() as conn:
+    execution_id = uuid4()
+    # The organization is the pipeline's: the statement puts it in (``org_id`` 0 is only a placeholder).
+    params = ETLInput(execution_id=execution_id, org_id=0, pipeline_id=pipeline_id, start=start, end=end,
+                      force=force, mode=mode, options=run_options(ctx.settings, task_queue=task_queue))
+    days = (end - start).days + 1
+    rows = await ctx.lean_fetch(TRIGGER_SQL, {
+        "pipeline_id": pipeline_id, "is_admin": principal.is_admin, "caller_org_id": principal.org_id,
+        "id": execution_id, "workflow_id": workflow_id, "trigger": trigger, "date_start": start, "date_end": end,
+        "force": force, "backfill_id": backfill_id, "days": days,
+        "config": Jsonb({"date_range": {"start": start.isoformat(), "end": end.isoformat()}, "force": force,
+                         "mode": mode}),
+        "result": Jsonb({"layers": aggregate_layers({}, days), "partitions": {}}),
+        "started_at": now.replace(tzinfo=None), **pending_start_values(params, workflow_id=workflow_id),
+    })
+    found = {kind: (row_id, status) for kind, row_id, status in rows}
+    if "visible" not in found:
+        raise NotFoundError("pipeline not found", pipeline_id=pipeline_id)
+    if "created" in found:
+        starter.submit(execution_id)
+        return TriggerResult(execution_id, ExecutionStatus.SCHEDULED.value, starter.estimated_start(now),
+                             created=True)
+    for kind in ("live", "done"):
+        if kind in found:
+            return TriggerResult(*found[kind], now, created=False)
+    # A concurrent identical trigger won the race: its execution is live now.
+    async with ctx.reader.connect() as conn:
         live = await _live_execution(conn, workflow_id)
-        if live is not None:
-            return TriggerResult(live.id, live.status, now, created=False)
-        if not force:
-            done = await _completed_execution(conn, pipeline_id, workflow_id, start, end)
-            if done is not None:
-                return TriggerResult(done.id, done.status, now, created=False)
-        execution_id = uuid4()
-        inserted = (await conn.execute(
-            pg_insert(etl_executions).values(
-                id=execution_id, pipeline_id=pipeline_id, org_id=pipeline["org_id"],
-                status=ExecutionStatus.SCHEDULED.value, workflow_id=workflow_id, trigger=trigger,
-                date_start=start, date_end=end, force=force, backfill_id=backfill_id,
-                config={"date_range": {"start": start.isoformat(), "end": end.isoformat()}, "force": force,
-                        "mode": mode},
-                result={"layers": aggregate_layers({}, (end - start).days + 1), "partitions": {}},
-                started_at=now.replace(tzinfo=None),
-            ).on_conflict_do_nothing(index_elements=["workflow_id"],
-                                     index_where=text("status IN ('scheduled', 'running')"))
-            .returning(etl_executions.c.id)
-        )).scalar()
-        if inserted is None:  # a concurrent identical trigger won the race
-            live = await _live_execution(conn, workflow_id)
-            if live is not None:
-                return TriggerResult(live.id, live.status, now, created=False)
-            raise ConflictError("a concurrent trigger of this range is being recorded; retry", workflow_id=workflow_id)
-    await _start_etl_workflow(ctx, execution_id=execution_id, workflow_id=workflow_id, org_id=pipeline["org_id"],
-                              pipeline_id=pipeline_id, start=start, end=end, force=force, task_queue=task_queue,
-                              mode=mode)
-    return TriggerResult(execution_id, ExecutionStatus.SCHEDULED.value, now, created=True)
-
-
-async def _start_etl_workflow(ctx: ServiceContext, *, execution_id: UUID, workflow_id: str, org_id: int,
-                              pipeline_id: UUID, start: date, end: date, force: bool,
-                              task_queue: str | None, mode: str) -> None:
-    client = ctx.require_temporal()
-    options = run_options(ctx.settings, task_queue=task_queue)
-    params = ETLInput(execution_id=execution_id, org_id=org_id, pipeline_id=pipeline_id, start=start, end=end,
-                      force=force, mode=mode, options=options)
-    attributes = TypedSearchAttributes([
-        SearchAttributePair(ORG_ID, str(org_id)), SearchAttributePair(PIPELINE_ID, str(pipeline_id)),
-        SearchAttributePair(PARTITION_DATE, datetime.combine(start, time(), tzinfo=UTC)),
-    ])
-    try:
-        await client.start_workflow(
-            "ETLWorkflow", params, id=workflow_id, task_queue=options.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=attributes)
-    except (WorkflowAlreadyStartedError, RPCError) as exc:
-        # Nothing will ever run this execution: remove it so it does not block the range.
-        async with ctx.engine.begin() as conn:
-            await conn.execute(delete(etl_executions).where(etl_executions.c.id == execution_id))
-        if isinstance(exc, WorkflowAlreadyStartedError):
-            raise ConflictError("an earlier run of this range is still finishing; retry shortly",
-                                workflow_id=workflow_id) from exc
-        raise NetworkError(f"could not start the workflow: {exc.message}") from exc
+    if live is None:
+        raise ConflictError("a concurrent trigger of this range is being recorded; retry", workflow_id=workflow_id)
+    return TriggerResult(live.id, live.status, now, created=False)
 
 
 # ------------------------------------------------------------------------------------------ reads
@@ -358,6 +346,9 @@ async def cancel_execution(ctx: ServiceContext, principal: Principal, execution_
     row = await get_execution_row(ctx, principal, execution_id)
     if is_terminal(row["status"]):
         raise ConflictError(f"the execution is already {row['status']}", execution_id=execution_id)
+    if await cancel_pending_start(ctx.engine, execution_id):  # its workflow never started, and now never will
+        return {"execution_id": str(execution_id), "status": ExecutionStatus.CANCELLED.value,
+                "cancel_requested": True}
     workflow_gone = row["workflow_id"] is None
     if not workflow_gone:
         try:

@@ -41,6 +41,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from etl_orchestrator.activities.contracts import ETLInput
 from etl_orchestrator.activities.orchestration_contracts import (
+    ORG_ID,
+    PIPELINE_ID,
     PreparedExecution,
     PrepareScheduledRunInput,
     ScheduledRunInput,
@@ -56,7 +58,7 @@ from etl_orchestrator.domain.errors import (
 )
 from etl_orchestrator.service.backfills import execution_row, iso_utc
 from etl_orchestrator.service.context import Principal, ServiceContext
-from etl_orchestrator.service.executions import ORG_ID, PIPELINE_ID, etl_workflow_id, run_options
+from etl_orchestrator.service.executions import etl_workflow_id, run_options
 from etl_orchestrator.service.organizations import get_visible_pipeline
 
 SCHEDULED_WORKFLOW = "ScheduledPipelineWorkflow"

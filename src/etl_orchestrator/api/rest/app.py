@@ -108,6 +108,7 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
         engine = make_async_engine(settings.database.url, pool_size=settings.database.pool_size)
         temporal = await connect_temporal(settings, plugins=client_plugins())
         app.state.ctx = own = ServiceContext(settings=settings, engine=engine, temporal=temporal)
+        own.workflow_starter()  # starts left pending by any process that died after a trigger
         try:
             yield
         finally:

@@ -15,7 +15,8 @@ from etl_orchestrator.service.context import Principal, ServiceContext
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer etl_…`")
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    # async: a plain ``def`` dependency runs in the thread pool, a thread hop per request for nothing
     return request.app.state.ctx
 
 
@@ -41,7 +42,7 @@ def _query_aliases(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query_parameters(request: Request) -> None:
+async def reject_unknown_query_parameters(request: Request) -> None:
     """A query parameter the route does not declare is refused (422 naming it), not ignored: a typo
     such as ``?stauts=failed`` would otherwise answer every execution, as if no filter had been given."""
     route = request.scope.get("route")
@@ -54,7 +55,7 @@ def reject_unknown_query_parameters(request: Request) -> None:
                                        "type": "extra_forbidden"} for name in unknown])
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
+async def require_admin(principal: PrincipalDep) -> Principal:
     if not principal.is_admin:
         # 404, not 403: an org key must not learn that admin resources exist.
         raise HTTPException(404, "not found")
