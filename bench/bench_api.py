@@ -121,12 +121,13 @@ def seed(database_url: str, rows: int) -> tuple[int, str, str]:
     return org_ids[0], key, str(pipeline_ids[0])
 
 
-def start_api(root: Path, database_url: str, temporal_address: str) -> tuple[ManagedProcess, str]:
+def start_api(root: Path, database_url: str, temporal_address: str,
+              processes: int = 1) -> tuple[ManagedProcess, str]:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("ETL_")},
            "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address, "NATS_URL": "nats://127.0.0.1:9",
            "LAKE_URI": str(root / "lake"), "ETL_API__PORT": str(port), "ETL_API__GRPC_PORT": str(free_port()),
-           "ETL_LOG_LEVEL": "warning"}
+           "ETL_LOG_LEVEL": "warning", "ETL_API__PROCESSES": str(processes)}
     process = ManagedProcess("api", [sys.executable, "-m", "etl_orchestrator.cli", "api"],
                              log_path=root / "api.log", env=env).start()
     url = f"http://127.0.0.1:{port}"
@@ -297,7 +298,7 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
 
 
-def main(rows: int, samples: int, seconds: float, concurrency: int) -> None:
+def main(rows: int, samples: int, seconds: float, concurrency: int, api_processes: int) -> None:
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as directory:
         root = Path(directory)
@@ -310,7 +311,8 @@ def main(rows: int, samples: int, seconds: float, concurrency: int) -> None:
         try:
             upgrade(database_url)
             org_id, key, pipeline_id = seed(database_url, rows)
-            api, url = start_api(root, database_url, f"127.0.0.1:{temporal_port}")
+            api, url = start_api(root, database_url, f"127.0.0.1:{temporal_port}", api_processes)
+            print(f"API processes: {api_processes} (api.processes)")
             processes.append(api)
             print(f"machine before the listing: {machine()}")
             bench_listing(database_url, url, org_id, key, samples)
@@ -329,5 +331,6 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--api-processes", type=int, default=1, help="api.processes of the API under test")
     arguments = parser.parse_args()
-    main(arguments.rows, arguments.samples, arguments.seconds, arguments.concurrency)
+    main(arguments.rows, arguments.samples, arguments.seconds, arguments.concurrency, arguments.api_processes)

@@ -29,8 +29,12 @@ def _fail(message: str) -> int:
     return 2
 
 
-def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` until it returns; SIGINT/SIGTERM set ``stop`` so it can shut down in order."""
+def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], *, fast_loop: bool = False) -> None:
+    """Run ``main(stop)`` until it returns; SIGINT/SIGTERM set ``stop`` so it can shut down in order.
+
+    ``fast_loop`` runs it on uvloop (``uvicorn[standard]`` brings it), for the API process: its
+    requests are mostly event-loop work, which uvloop does for less CPU than asyncio's own loop.
+    """
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -39,7 +43,13 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    loop_factory = None
+    if fast_loop:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
+        loop_runner.run(runner())
 
 
 def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -57,12 +67,28 @@ def _cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_api(settings: Settings, _: argparse.Namespace) -> int:
+def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    import subprocess
+
     from etl_orchestrator.api.server import serve_api
 
-    ensure_port_free(settings.api.port, "REST API", settings.api.host)
-    ensure_port_free(settings.api.grpc_port, "gRPC API", settings.api.host)
-    run_until_signal(lambda stop: serve_api(settings, stop))
+    replicas: list[subprocess.Popen] = []
+    if not args.replica:  # a replica shares ports its first process checked and holds
+        ensure_port_free(settings.api.port, "REST API", settings.api.host)
+        ensure_port_free(settings.api.grpc_port, "gRPC API", settings.api.host)
+        # The other processes run this same command line; they stop with this one.
+        replicas = [subprocess.Popen([sys.executable, "-m", "etl_orchestrator.cli", *sys.argv[1:], "--replica"])
+                    for _ in range(settings.api.processes - 1)]
+    try:
+        run_until_signal(lambda stop: serve_api(settings, stop), fast_loop=True)
+    finally:
+        for replica in replicas:
+            replica.terminate()
+        for replica in replicas:
+            try:
+                replica.wait(10)
+            except subprocess.TimeoutExpired:
+                replica.kill()
     return 0
 
 
@@ -134,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="serve REST (:8004) and gRPC (:9004)")
     api.add_argument("--api-port", type=int)
     api.add_argument("--grpc-port", type=int)
+    api.add_argument("--replica", action="store_true", help=argparse.SUPPRESS)  # one of api.processes
     api.set_defaults(handler=_cmd_api)
 
     commands.add_parser("worker", help="run a Temporal worker").set_defaults(handler=_cmd_worker)

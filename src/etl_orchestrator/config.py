@@ -157,6 +157,9 @@ class ApiSettings(_Section):
     grpc_port: int = Field(9004, ge=0, le=65535, description="gRPC port (seed: 9004).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     page_size: int = Field(50, ge=1, le=1000, description="Default page size of listings.")
+    processes: int = Field(1, ge=1, le=64, description=(
+        "API processes serving the same two ports (SO_REUSEPORT; the kernel spreads connections). "
+        "Each has its own connection pools, feed and workflow starter, like replicas on other hosts."))
 
 
 class DevSettings(_Section):

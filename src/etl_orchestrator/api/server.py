@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 
 import uvicorn
 from sse_starlette.sse import AppStatus
@@ -27,6 +28,18 @@ class EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
+def listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
+    """The REST port's socket; ``shared``: several API processes bind it and the kernel spreads connections."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
 async def serve_api(settings: Settings, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
     engine = make_async_engine(settings.database.url, pool_size=settings.database.pool_size)
     configure_tracing("etl-orchestrator-api")
@@ -37,8 +50,10 @@ async def serve_api(settings: Settings, stop: asyncio.Event, *, ready: asyncio.E
     server = EmbeddedUvicorn(uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
                                             log_level="warning", access_log=False, lifespan="on",
                                             log_config=None))
+    # gRPC binds with SO_REUSEPORT by default on Linux; REST does when several processes share the port.
     grpc_server, _ = await start_grpc_server(settings.api.host, settings.api.grpc_port, registrars=[registrar(ctx)])
-    rest_task = asyncio.create_task(server.serve())
+    rest_socket = listening_socket(settings.api.host, settings.api.port, shared=settings.api.processes > 1)
+    rest_task = asyncio.create_task(server.serve(sockets=[rest_socket]))
     try:
         while not server.started and not rest_task.done():
             await asyncio.sleep(0.02)

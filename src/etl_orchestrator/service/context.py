@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,7 +47,9 @@ class ServiceContext:
                 if self._lean is None:
                     pool = AsyncConnectionPool(self.settings.database.libpq_url, min_size=1,
                                                max_size=self.settings.database.pool_size, open=False,
-                                               kwargs={"autocommit": True}, name="lean")
+                                               kwargs={"autocommit": True,
+                                                       "application_name": f"etl-lean-pool:{os.getpid()}"},
+                                               name="lean")
                     await pool.open()
                     self._lean = pool
         async with self._lean.connection() as conn:
