@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import httpx
 import pytest_asyncio
 
+from etl_orchestrator.embedded import ManagedProcess, free_port
+from tests.conftest import wait_http
 from tests.support import Tenant, create_admin_key, create_tenant
+
+
+@contextlib.contextmanager
+def another_api(stack, name: str, **env: str) -> Iterator[tuple[ManagedProcess, str]]:
+    """One more ``etl-orchestrator api`` on the session's servers, on ports of its own; its URL."""
+    port = free_port()
+    environment = {**stack.env, "ETL_API__PORT": str(port), "ETL_API__GRPC_PORT": str(free_port()), **env}
+    process = ManagedProcess(name, stack.cli("api"), log_path=stack.logs / f"{name}.log", env=environment).start()
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=30, process=process)
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        process.stop(10)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -7,8 +7,7 @@ import psutil
 import psycopg
 import pytest
 
-from etl_orchestrator.embedded import ManagedProcess, free_port
-from tests.conftest import wait_http
+from tests.api.conftest import another_api
 from tests.orchestration.helpers import wait_until
 
 PREFIX = "/api/v1/etl"
@@ -24,15 +23,8 @@ def lean_pool_pids(database_url: str) -> set[int]:
 
 @pytest.fixture
 def two_process_api(stack):
-    port = free_port()
-    env = {**stack.env, "ETL_API__PORT": str(port), "ETL_API__GRPC_PORT": str(free_port()),
-           "ETL_API__PROCESSES": "2"}
-    process = ManagedProcess("api-two", stack.cli("api"), log_path=stack.logs / "api-two.log", env=env).start()
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=30, process=process)
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        process.stop(10)
+    with another_api(stack, "api-two", ETL_API__PROCESSES="2") as api:
+        yield api
 
 
 async def test_two_api_processes_share_the_port_and_stop_together(stack, tenant, two_process_api):

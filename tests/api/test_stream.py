@@ -19,8 +19,7 @@ from psycopg.types.json import Json
 
 from etl_orchestrator.client.sse import Comment, Event, SseParser
 from etl_orchestrator.db.execution_store import aggregate_layers
-from etl_orchestrator.embedded import ManagedProcess, free_port
-from tests.conftest import wait_http
+from tests.api.conftest import another_api
 
 PREFIX = "/api/v1/etl"
 
@@ -114,14 +113,8 @@ async def test_stream_of_an_unknown_or_foreign_execution_is_404(client, tenant, 
 @pytest.fixture(scope="module")
 def second_api(stack):
     """Another API replica on the same database and Temporal."""
-    port = free_port()
-    env = {**stack.env, "ETL_API__PORT": str(port), "ETL_API__GRPC_PORT": str(free_port())}
-    process = ManagedProcess("api-2", stack.cli("api"), log_path=stack.logs / "api-2.log", env=env).start()
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=30, process=process)
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        process.stop(10)
+    with another_api(stack, "api-2") as replica:
+        yield replica
 
 
 async def test_a_run_triggered_on_one_replica_streams_from_another(client, tenant, stack, second_api):
