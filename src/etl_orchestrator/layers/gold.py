@@ -15,15 +15,19 @@
 Why one connection: parallel COPY over two connections would need both commits to become visible
 at once, which PostgreSQL only offers with two-phase commit (off by default) and even then not for
 readers in between; a half-visible partition is not acceptable, so the load stays one transaction
-and is made cheap instead (binary COPY, no unique index to maintain, encoding overlapped with the
-server's ingest through psycopg's queued writer).
+and is made cheap instead: binary COPY, no unique index to maintain, and the client's share (reading
+Silver, encoding the COPY payload) done in a thread that starts before the DELETE, so it overlaps the
+server's DELETE and ingest instead of alternating with them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,7 +35,6 @@ from uuid import UUID
 
 import polars as pl
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 
 from etl_orchestrator.domain.budgets import InsertionOrder
 from etl_orchestrator.domain.partition import PartitionRef
@@ -42,7 +45,11 @@ from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_row
 
 logger = logging.getLogger(__name__)
 
-COPY_BATCH_ROWS = 65_536
+# Small enough that the server has its first batch soon after the DELETE; larger batches encode
+# only slightly faster per row.
+COPY_BATCH_ROWS = 32_768
+# Encoded batches the reader thread may hold ahead of the COPY (each ~10 MB at 32k rows): memory stays bounded.
+PREFETCH_BATCHES = 3
 RATIOS: dict[str, pl.Expr] = {
     "ctr": pl.col("clicks").cast(pl.Float64) / pl.col("impressions"),
     "cpm": pl.col("spend").cast(pl.Float64) / pl.col("impressions") * 1000,
@@ -99,31 +106,87 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
     constants = [("int4", partition.org_id), ("uuid", partition.pipeline_id), ("date", partition.date),
                  ("uuid", execution_id)]
     column_list = ", ".join([*CONSTANT_COLUMNS, *(column.name for column in COLUMNS)])
+    per_io: list[pl.DataFrame] = []
     rows = 0
+
+    def encoded() -> Iterator[bytes | memoryview]:
+        nonlocal rows
+        for batch in iter_partition(lake.silver, partition, batch_rows=COPY_BATCH_ROWS, columns=SILVER_INPUT):
+            per_io.append(_io_totals(batch))
+            rows += batch.height
+            yield encode_rows(gold_rows(batch), COLUMNS, constants)
+
     with connect(conninfo, "loading gold.campaign_daily", partition=partition.key) as connection:
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                                (f"gold.campaign_daily:{partition.pipeline_id}:{partition.date}",))
-            # campaign_daily's only index is BRIN, which the planner may skip before ANALYZE has run;
-            # a sequential scan of a year of rows per partition would be far worse.
-            connection.execute("SET LOCAL enable_seqscan = off")
-            deleted = connection.execute(
-                "DELETE FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
-                (partition.pipeline_id, partition.date)).rowcount
-            cursor = connection.cursor()
-            per_io: list[pl.DataFrame] = []
-            with cursor.copy(f"COPY gold.campaign_daily ({column_list}) FROM STDIN (FORMAT binary)",
-                             writer=QueuedLibpqWriter(cursor)) as copy:
-                copy.write(HEADER)
-                for batch in iter_partition(lake.silver, partition, batch_rows=COPY_BATCH_ROWS):
-                    copy.write(encode_rows(gold_rows(batch), COLUMNS, constants))
-                    per_io.append(_io_totals(batch))
-                    rows += batch.height
-                copy.write(TRAILER)
+            # Silver is read once the lock is held (a queued load reads the Silver of its turn), but
+            # before the DELETE: its first batches are ready when the COPY starts.
+            with _ahead(encoded, PREFETCH_BATCHES) as payloads:
+                # campaign_daily's only index is BRIN, which the planner may skip before ANALYZE has run;
+                # a sequential scan of a year of rows per partition would be far worse.
+                connection.execute("SET LOCAL enable_seqscan = off")
+                deleted = connection.execute(
+                    "DELETE FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
+                    (partition.pipeline_id, partition.date)).rowcount
+                cursor = connection.cursor()
+                with cursor.copy(f"COPY gold.campaign_daily ({column_list}) FROM STDIN (FORMAT binary)") as copy:
+                    copy.write(HEADER)
+                    for payload in payloads:
+                        copy.write(payload)
+                    copy.write(TRAILER)
             _replace_io_daily(cursor, partition, per_io)
         _summarise_new_ranges(connection)
     return GoldResult(rows=rows, deleted=max(deleted, 0), tables_updated=["campaign_daily"],
                       duration_ms=int((time.monotonic() - started) * 1000))
+
+
+# The Silver columns Gold reads (lineage columns are not loaded).
+SILVER_INPUT = [column.name for column in COLUMNS if column.name not in RATIOS]
+_END = object()
+
+
+@contextlib.contextmanager
+def _ahead(produce: Callable[[], Iterator[bytes | memoryview]], depth: int) -> Iterator[Iterator[bytes | memoryview]]:
+    """Run ``produce`` in a thread, at most ``depth`` items ahead of the consumer.
+
+    The producer's exception is raised where the consumer reaches it (so a bad Silver file fails the
+    COPY, as before); leaving early (the COPY failed) stops the producer at its next item.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in produce():
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+
+    def consume() -> Iterator[bytes | memoryview]:
+        while (item := items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=run, name="gold-copy-encoder", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _io_totals(batch: pl.DataFrame) -> pl.DataFrame:
