@@ -3,8 +3,8 @@
 - ``load_campaign_daily`` replaces one partition's rows of ``gold.campaign_daily`` in ONE transaction:
   a per-partition advisory lock (two loads of the same partition queue up instead of interleaving),
   DELETE of the (pipeline, date) through the table's BRIN index, then a binary COPY streamed from
-  Silver in batches. Readers see the
-  old partition until the commit, then the new one; a crash rolls the whole load back. Ratios
+  Silver in batches; after the commit a background thread summarises the new BRIN ranges. Readers
+  see the old partition until the commit, then the new one; a crash rolls the whole load back. Ratios
   (ctr, cpm, cpc, cpa, roas) are computed on the way and are NULL where the denominator is 0.
 - ``load_budgets`` upserts insertion orders' budget segments into ``gold.budget_segments``.
 - ``load_campaign_daily`` also replaces the partition's totals per insertion order, day and currency in
@@ -136,7 +136,7 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
                         copy.write(payload)
                     copy.write(TRAILER)
             _replace_io_daily(cursor, partition, per_io)
-        _summarise_new_ranges(connection)
+    _summariser.request(conninfo)
     return GoldResult(rows=rows, deleted=max(deleted, 0), tables_updated=["campaign_daily"],
                       duration_ms=int((time.monotonic() - started) * 1000))
 
@@ -214,16 +214,50 @@ def _replace_io_daily(cursor: psycopg.Cursor, partition: PartitionRef, per_io: l
         copy.write(TRAILER)
 
 
-def _summarise_new_ranges(connection: psycopg.Connection) -> None:
-    """Summarise the BRIN block ranges just written (autovacuum would, a minute later): until then BRIN
-    scans treat them as matching everything, so every later partition's DELETE would read them too.
-    The load is already committed: should this fail (e.g. the role may not maintain the table),
-    autovacuum still does it, so it is logged, not raised."""
+class _BrinSummariser:
+    """Summarises campaign_daily's new BRIN block ranges after loads commit, in a background thread.
+
+    Until a range is summarised BRIN scans treat it as matching everything, so every later
+    partition's DELETE would read it (autovacuum summarises too, but only a minute later). The load
+    is committed before this runs, so it is off the load's critical path; requests arriving while
+    one runs are coalesced into one more pass, which covers every range written until then.
+    A failure (the role may not maintain the table, the server went away) is logged: autovacuum
+    still summarises the ranges.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._running = False
+
+    def request(self, conninfo: str) -> None:
+        with self._lock:
+            self._pending.add(conninfo)
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="gold-brin-summariser", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+                conninfo = self._pending.pop()
+            summarise_new_ranges(conninfo)
+
+
+def summarise_new_ranges(conninfo: str) -> None:
+    """Summarise the unsummarised BRIN ranges of ``gold.campaign_daily`` now; failures are logged, not raised."""
     try:
-        with connection.transaction():
+        with psycopg.connect(conninfo, connect_timeout=10, autocommit=True) as connection:
             connection.execute("SELECT brin_summarize_new_values(%s::regclass)", (BRIN_INDEX,))
-    except psycopg.Error as exc:
+    except (psycopg.Error, OSError) as exc:
         logger.warning("could not summarise %s: %s", BRIN_INDEX, exc)
+
+
+_summariser = _BrinSummariser()
 
 
 def latest_gold_date(conninfo: str, *, pipeline_id: UUID | str) -> date | None:
