@@ -38,7 +38,7 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(database_url):
     url = database_url.rsplit("/", 1)[0] + "/" + scratch
     try:
         upgrade(url)
-        assert current_revision(url) == "0001"
+        assert current_revision(url) == "0003"
         command.downgrade(alembic_config(url), "base")
         assert current_revision(url) is None
         with psycopg.connect(url) as conn:
