@@ -107,6 +107,7 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
                  ("uuid", execution_id)]
     column_list = ", ".join([*CONSTANT_COLUMNS, *(column.name for column in COLUMNS)])
     per_io: list[pl.DataFrame] = []
+    io_daily: list[memoryview] = []  # the per-IO totals' COPY payload, once every batch is read
     rows = 0
 
     def encoded() -> Iterator[bytes | memoryview]:
@@ -115,6 +116,8 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
             per_io.append(_io_totals(batch))
             rows += batch.height
             yield encode_rows(gold_rows(batch), COLUMNS, constants)
+        # While the server still ingests the last batches.
+        io_daily.append(_io_daily_payload(partition, per_io))
 
     with connect(conninfo, "loading gold.campaign_daily", partition=partition.key) as connection:
         with connection.transaction():
@@ -129,13 +132,15 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
                 deleted = connection.execute(
                     "DELETE FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
                     (partition.pipeline_id, partition.date)).rowcount
+                connection.execute("DELETE FROM gold.insertion_order_daily WHERE pipeline_id = %s AND date = %s",
+                                   (partition.pipeline_id, partition.date))
                 cursor = connection.cursor()
                 with cursor.copy(f"COPY gold.campaign_daily ({column_list}) FROM STDIN (FORMAT binary)") as copy:
                     copy.write(HEADER)
                     for payload in payloads:
                         copy.write(payload)
                     copy.write(TRAILER)
-            _replace_io_daily(cursor, partition, per_io)
+            _copy_io_daily(cursor, io_daily[0])
     _summariser.request(conninfo)
     return GoldResult(rows=rows, deleted=max(deleted, 0), tables_updated=["campaign_daily"],
                       duration_ms=int((time.monotonic() - started) * 1000))
@@ -195,22 +200,27 @@ def _io_totals(batch: pl.DataFrame) -> pl.DataFrame:
             .agg(pl.col("spend").sum(), pl.col("impressions").sum(), pl.len().alias("rows")))
 
 
-def _replace_io_daily(cursor: psycopg.Cursor, partition: PartitionRef, per_io: list[pl.DataFrame]) -> None:
-    """Replace the partition's rows of ``gold.insertion_order_daily`` (pacing's input) in the open transaction."""
-    cursor.execute("DELETE FROM gold.insertion_order_daily WHERE pipeline_id = %s AND date = %s",
-                   (partition.pipeline_id, partition.date))
+def _io_daily_payload(partition: PartitionRef, per_io: list[pl.DataFrame]) -> memoryview:
+    """The binary COPY rows of ``gold.insertion_order_daily`` for the partition (empty: no rows)."""
     if not per_io:
-        return
+        return memoryview(b"")
     totals = (pl.concat(per_io).group_by("insertion_order_id", "currency")
               .agg(pl.col("spend").sum().fill_null(0), pl.col("impressions").sum().fill_null(0),
                    pl.col("rows").sum()))
     constants = [("int4", partition.org_id), ("uuid", partition.pipeline_id), ("date", partition.date)]
+    return encode_rows(totals, IO_DAILY_COLUMNS, constants)
+
+
+def _copy_io_daily(cursor: psycopg.Cursor, payload: memoryview) -> None:
+    """Write the partition's rows of ``gold.insertion_order_daily`` (pacing's input; the load deleted the old ones)."""
+    if not payload:
+        return
     # Binary COPY, like the line items: a day has thousands of insertion orders, and a Python
     # write_row per IO cost more than the whole line-item encoding.
     with cursor.copy("COPY gold.insertion_order_daily (org_id, pipeline_id, date, insertion_order_id, currency,"
                      " spend, impressions, rows) FROM STDIN (FORMAT binary)") as copy:
         copy.write(HEADER)
-        copy.write(encode_rows(totals, IO_DAILY_COLUMNS, constants))
+        copy.write(payload)
         copy.write(TRAILER)
 
 
