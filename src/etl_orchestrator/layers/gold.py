@@ -263,8 +263,10 @@ def summarise_new_ranges(conninfo: str) -> None:
     try:
         with psycopg.connect(conninfo, connect_timeout=10, autocommit=True) as connection:
             connection.execute("SELECT brin_summarize_new_values(%s::regclass)", (BRIN_INDEX,))
-    except (psycopg.Error, OSError) as exc:
-        logger.warning("could not summarise %s: %s", BRIN_INDEX, exc)
+    except (psycopg.OperationalError, OSError) as exc:  # the server went away or is shutting down
+        logger.info("did not summarise %s (autovacuum will): %s", BRIN_INDEX, exc)
+    except psycopg.Error as exc:
+        logger.warning("could not summarise %s (autovacuum will): %s", BRIN_INDEX, exc)
 
 
 _summariser = _BrinSummariser()
