@@ -220,3 +220,15 @@ def test_insertion_order_totals_follow_every_replace_of_the_partition(gold_db: s
     build_silver(land, lake, partition, restated)
     load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
     assert totals() == from_line_items() == [("B", "USD", Decimal("7.000000"), 70, 1)]
+
+
+def test_a_row_that_cannot_be_encoded_fails_the_load_and_keeps_the_previous_one(
+        gold_db: str, land: LandFile, lake: Lake, partition: PartitionRef) -> None:
+    # Silver is read and encoded in a thread ahead of the COPY: its errors must still fail the load, atomically.
+    build_silver(land, lake, partition, [dv360_row(line_item_id=str(index)) for index in range(3)])
+    load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
+    build_silver(land, lake, partition, [dv360_row(line_item_id="1", media_cost="1000000000000.5")])
+
+    with pytest.raises(ValueError, match="too large for the binary numeric encoding"):
+        load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
+    assert [row["line_item_id"] for row in gold_rows(gold_db, partition)] == ["0", "1", "2"]

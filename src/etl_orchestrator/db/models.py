@@ -318,13 +318,17 @@ campaign_daily = Table(
 
 # Spend and impressions per insertion order, day and currency: what pacing reads, a few rows per IO and
 # day instead of every line item. Replaced with the partition's campaign_daily rows, in the same transaction.
+# (pipeline_id, insertion_order_id, date, currency) is unique by construction (a GROUP BY of the partition,
+# replaced under its advisory lock) and, like campaign_daily's grain, not enforced by a unique index:
+# re-inserting a day's keys over its just-deleted ones made the unique check cost twice the load
+# (migration 0003). Readers select by pipeline and date range.
 insertion_order_daily = Table(
     "insertion_order_daily", metadata,
     Column("org_id", Integer, nullable=False),
-    Column("pipeline_id", UUID(as_uuid=True), nullable=False, primary_key=True),
-    Column("insertion_order_id", String(100), nullable=False, primary_key=True),
-    Column("date", Date, nullable=False, primary_key=True),
-    Column("currency", String(3), nullable=False, primary_key=True),
+    Column("pipeline_id", UUID(as_uuid=True), nullable=False),
+    Column("insertion_order_id", String(100), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
     Column("spend", MONEY, nullable=False),
     Column("impressions", BigInteger, nullable=False),
     Column("rows", Integer, nullable=False),

@@ -3,8 +3,8 @@
 - ``load_campaign_daily`` replaces one partition's rows of ``gold.campaign_daily`` in ONE transaction:
   a per-partition advisory lock (two loads of the same partition queue up instead of interleaving),
   DELETE of the (pipeline, date) through the table's BRIN index, then a binary COPY streamed from
-  Silver in batches. Readers see the
-  old partition until the commit, then the new one; a crash rolls the whole load back. Ratios
+  Silver in batches; after the commit a background thread summarises the new BRIN ranges. Readers
+  see the old partition until the commit, then the new one; a crash rolls the whole load back. Ratios
   (ctr, cpm, cpc, cpa, roas) are computed on the way and are NULL where the denominator is 0.
 - ``load_budgets`` upserts insertion orders' budget segments into ``gold.budget_segments``.
 - ``load_campaign_daily`` also replaces the partition's totals per insertion order, day and currency in
@@ -15,15 +15,19 @@
 Why one connection: parallel COPY over two connections would need both commits to become visible
 at once, which PostgreSQL only offers with two-phase commit (off by default) and even then not for
 readers in between; a half-visible partition is not acceptable, so the load stays one transaction
-and is made cheap instead (binary COPY, no unique index to maintain, encoding overlapped with the
-server's ingest through psycopg's queued writer).
+and is made cheap instead: binary COPY, no unique index to maintain, and the client's share (reading
+Silver, encoding the COPY payload) done in a thread that starts before the DELETE, so it overlaps the
+server's DELETE and ingest instead of alternating with them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,7 +35,6 @@ from uuid import UUID
 
 import polars as pl
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 
 from etl_orchestrator.domain.budgets import InsertionOrder
 from etl_orchestrator.domain.partition import PartitionRef
@@ -42,7 +45,11 @@ from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_row
 
 logger = logging.getLogger(__name__)
 
-COPY_BATCH_ROWS = 65_536
+# Small enough that the server has its first batch soon after the DELETE; larger batches encode
+# only slightly faster per row.
+COPY_BATCH_ROWS = 32_768
+# Encoded batches the reader thread may hold ahead of the COPY (each ~10 MB at 32k rows): memory stays bounded.
+PREFETCH_BATCHES = 3
 RATIOS: dict[str, pl.Expr] = {
     "ctr": pl.col("clicks").cast(pl.Float64) / pl.col("impressions"),
     "cpm": pl.col("spend").cast(pl.Float64) / pl.col("impressions") * 1000,
@@ -99,31 +106,92 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
     constants = [("int4", partition.org_id), ("uuid", partition.pipeline_id), ("date", partition.date),
                  ("uuid", execution_id)]
     column_list = ", ".join([*CONSTANT_COLUMNS, *(column.name for column in COLUMNS)])
+    per_io: list[pl.DataFrame] = []
+    io_daily: list[memoryview] = []  # the per-IO totals' COPY payload, once every batch is read
     rows = 0
+
+    def encoded() -> Iterator[bytes | memoryview]:
+        nonlocal rows
+        for batch in iter_partition(lake.silver, partition, batch_rows=COPY_BATCH_ROWS, columns=SILVER_INPUT):
+            per_io.append(_io_totals(batch))
+            rows += batch.height
+            yield encode_rows(gold_rows(batch), COLUMNS, constants)
+        # While the server still ingests the last batches.
+        io_daily.append(_io_daily_payload(partition, per_io))
+
     with connect(conninfo, "loading gold.campaign_daily", partition=partition.key) as connection:
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                                (f"gold.campaign_daily:{partition.pipeline_id}:{partition.date}",))
-            # campaign_daily's only index is BRIN, which the planner may skip before ANALYZE has run;
-            # a sequential scan of a year of rows per partition would be far worse.
-            connection.execute("SET LOCAL enable_seqscan = off")
-            deleted = connection.execute(
-                "DELETE FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
-                (partition.pipeline_id, partition.date)).rowcount
-            cursor = connection.cursor()
-            per_io: list[pl.DataFrame] = []
-            with cursor.copy(f"COPY gold.campaign_daily ({column_list}) FROM STDIN (FORMAT binary)",
-                             writer=QueuedLibpqWriter(cursor)) as copy:
-                copy.write(HEADER)
-                for batch in iter_partition(lake.silver, partition, batch_rows=COPY_BATCH_ROWS):
-                    copy.write(encode_rows(gold_rows(batch), COLUMNS, constants))
-                    per_io.append(_io_totals(batch))
-                    rows += batch.height
-                copy.write(TRAILER)
-            _replace_io_daily(cursor, partition, per_io)
-        _summarise_new_ranges(connection)
+            # Silver is read once the lock is held (a queued load reads the Silver of its turn), but
+            # before the DELETE: its first batches are ready when the COPY starts.
+            with _ahead(encoded, PREFETCH_BATCHES) as payloads:
+                # campaign_daily's only index is BRIN, which the planner may skip before ANALYZE has run;
+                # a sequential scan of a year of rows per partition would be far worse.
+                connection.execute("SET LOCAL enable_seqscan = off")
+                deleted = connection.execute(
+                    "DELETE FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
+                    (partition.pipeline_id, partition.date)).rowcount
+                connection.execute("DELETE FROM gold.insertion_order_daily WHERE pipeline_id = %s AND date = %s",
+                                   (partition.pipeline_id, partition.date))
+                cursor = connection.cursor()
+                with cursor.copy(f"COPY gold.campaign_daily ({column_list}) FROM STDIN (FORMAT binary)") as copy:
+                    copy.write(HEADER)
+                    for payload in payloads:
+                        copy.write(payload)
+                    copy.write(TRAILER)
+            _copy_io_daily(cursor, io_daily[0])
+    _summariser.request(conninfo)
     return GoldResult(rows=rows, deleted=max(deleted, 0), tables_updated=["campaign_daily"],
                       duration_ms=int((time.monotonic() - started) * 1000))
+
+
+# The Silver columns Gold reads (lineage columns are not loaded).
+SILVER_INPUT = [column.name for column in COLUMNS if column.name not in RATIOS]
+_END = object()
+
+
+@contextlib.contextmanager
+def _ahead(produce: Callable[[], Iterator[bytes | memoryview]], depth: int) -> Iterator[Iterator[bytes | memoryview]]:
+    """Run ``produce`` in a thread, at most ``depth`` items ahead of the consumer.
+
+    The producer's exception is raised where the consumer reaches it (so a bad Silver file fails the
+    COPY, as before); leaving early (the COPY failed) stops the producer at its next item.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in produce():
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+
+    def consume() -> Iterator[bytes | memoryview]:
+        while (item := items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=run, name="gold-copy-encoder", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _io_totals(batch: pl.DataFrame) -> pl.DataFrame:
@@ -132,35 +200,76 @@ def _io_totals(batch: pl.DataFrame) -> pl.DataFrame:
             .agg(pl.col("spend").sum(), pl.col("impressions").sum(), pl.len().alias("rows")))
 
 
-def _replace_io_daily(cursor: psycopg.Cursor, partition: PartitionRef, per_io: list[pl.DataFrame]) -> None:
-    """Replace the partition's rows of ``gold.insertion_order_daily`` (pacing's input) in the open transaction."""
-    cursor.execute("DELETE FROM gold.insertion_order_daily WHERE pipeline_id = %s AND date = %s",
-                   (partition.pipeline_id, partition.date))
+def _io_daily_payload(partition: PartitionRef, per_io: list[pl.DataFrame]) -> memoryview:
+    """The binary COPY rows of ``gold.insertion_order_daily`` for the partition (empty: no rows)."""
     if not per_io:
-        return
+        return memoryview(b"")
     totals = (pl.concat(per_io).group_by("insertion_order_id", "currency")
               .agg(pl.col("spend").sum().fill_null(0), pl.col("impressions").sum().fill_null(0),
                    pl.col("rows").sum()))
     constants = [("int4", partition.org_id), ("uuid", partition.pipeline_id), ("date", partition.date)]
+    return encode_rows(totals, IO_DAILY_COLUMNS, constants)
+
+
+def _copy_io_daily(cursor: psycopg.Cursor, payload: memoryview) -> None:
+    """Write the partition's rows of ``gold.insertion_order_daily`` (pacing's input; the load deleted the old ones)."""
+    if not payload:
+        return
     # Binary COPY, like the line items: a day has thousands of insertion orders, and a Python
     # write_row per IO cost more than the whole line-item encoding.
     with cursor.copy("COPY gold.insertion_order_daily (org_id, pipeline_id, date, insertion_order_id, currency,"
                      " spend, impressions, rows) FROM STDIN (FORMAT binary)") as copy:
         copy.write(HEADER)
-        copy.write(encode_rows(totals, IO_DAILY_COLUMNS, constants))
+        copy.write(payload)
         copy.write(TRAILER)
 
 
-def _summarise_new_ranges(connection: psycopg.Connection) -> None:
-    """Summarise the BRIN block ranges just written (autovacuum would, a minute later): until then BRIN
-    scans treat them as matching everything, so every later partition's DELETE would read them too.
-    The load is already committed: should this fail (e.g. the role may not maintain the table),
-    autovacuum still does it, so it is logged, not raised."""
+class _BrinSummariser:
+    """Summarises campaign_daily's new BRIN block ranges after loads commit, in a background thread.
+
+    Until a range is summarised BRIN scans treat it as matching everything, so every later
+    partition's DELETE would read it (autovacuum summarises too, but only a minute later). The load
+    is committed before this runs, so it is off the load's critical path; requests arriving while
+    one runs are coalesced into one more pass, which covers every range written until then.
+    A failure (the role may not maintain the table, the server went away) is logged: autovacuum
+    still summarises the ranges.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._running = False
+
+    def request(self, conninfo: str) -> None:
+        with self._lock:
+            self._pending.add(conninfo)
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="gold-brin-summariser", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+                conninfo = self._pending.pop()
+            summarise_new_ranges(conninfo)
+
+
+def summarise_new_ranges(conninfo: str) -> None:
+    """Summarise the unsummarised BRIN ranges of ``gold.campaign_daily`` now; failures are logged, not raised."""
     try:
-        with connection.transaction():
+        with psycopg.connect(conninfo, connect_timeout=10, autocommit=True) as connection:
             connection.execute("SELECT brin_summarize_new_values(%s::regclass)", (BRIN_INDEX,))
+    except (psycopg.OperationalError, OSError) as exc:  # the server went away or is shutting down
+        logger.info("did not summarise %s (autovacuum will): %s", BRIN_INDEX, exc)
     except psycopg.Error as exc:
-        logger.warning("could not summarise %s: %s", BRIN_INDEX, exc)
+        logger.warning("could not summarise %s (autovacuum will): %s", BRIN_INDEX, exc)
+
+
+_summariser = _BrinSummariser()
 
 
 def latest_gold_date(conninfo: str, *, pipeline_id: UUID | str) -> date | None:

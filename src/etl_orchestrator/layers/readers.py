@@ -5,15 +5,17 @@ Also returns what the file says about itself: the original headers, and for DV36
 
 DV360 files look like: header, data rows, a totals row (every dimension cell empty), a blank line,
 then a footer of varying length. Data rows stop at the first blank line. Files up to
-``IN_MEMORY_LIMIT`` bytes are read whole (fastest); larger ones are streamed in bounded memory:
-a byte scan finds where the data ends and how many lines it has, then Polars streams exactly those
-rows. (DV360 never quotes a newline inside a cell; the line count assumes it.)
+``IN_MEMORY_LIMIT`` bytes are read once, whole (fastest): one search finds the blank line, and Polars
+parses the bytes before it. Larger ones are streamed in bounded memory: a byte scan finds where the
+data ends and how many lines it has, then Polars streams exactly those rows. (DV360 never quotes a
+newline inside a cell; the line count assumes it.)
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,7 @@ class _CsvLayout:
     delimiter: str
     header_bytes: int  # offset where the first data line starts
     data_end: int  # offset where the data rows (totals included) end
-    data_lines: int  # lines in [header_bytes, data_end)
+    data_lines: int | None  # lines in [header_bytes, data_end); None when not counted (file read whole)
     last_line: bytes  # the last line of the data region (the totals row candidate)
     footer: bytes
 
@@ -77,16 +79,53 @@ def _sniff(header_line: str) -> tuple[list[str], str]:
     return next(csv.reader([header_line], delimiter=best)), best
 
 
+def _header(first: bytes, name: str) -> tuple[list[str], str, bytes]:
+    """The header cells, the delimiter and the blank-line marker for a file whose first line is ``first``."""
+    header_line = first.removeprefix(BOM).decode("utf-8", errors="replace").rstrip("\r\n")
+    if not header_line.strip():
+        raise DataError("the file has no header line", path=name)
+    headers, delimiter = _sniff(header_line)
+    return headers, delimiter, (b"\n\r\n" if first.endswith(b"\r\n") else b"\n\n")
+
+
+_BLANK_LINE = {marker: re.compile(re.escape(marker)) for marker in (b"\n\n", b"\n\r\n")}
+
+
+def _layout_of(content: bytes, *, stops_at_blank_line: bool, name: str) -> _CsvLayout:
+    """``_layout`` of a file read whole, without counting lines (Polars parses the data region whole).
+
+    A regex finds the blank line (faster than ``bytes.find`` on a newline-dense buffer).
+    """
+    header_bytes = content.find(b"\n") + 1 or len(content)
+    headers, delimiter, blank = _header(content[:header_bytes], name)
+    data_end, footer = len(content), b""
+    if stops_at_blank_line:
+        # From the header's own newline: a blank first data line is found too.
+        found = _BLANK_LINE[blank].search(content, header_bytes - 1)
+        if found:
+            data_end = found.start() + 1
+            footer = content[data_end:].lstrip(b"\r\n")
+    return _CsvLayout(headers, delimiter, header_bytes, data_end, None,
+                      _final_line(content, header_bytes, data_end), footer)
+
+
+def _final_line(content: bytes, start: int, end: int) -> bytes:
+    """The last line of ``content[start:end]``: an unterminated non-blank tail, else the last full line."""
+    last_newline = content.rfind(b"\n", start, end)
+    tail = content[last_newline + 1 if last_newline >= 0 else start:end]
+    if tail.strip():
+        return tail
+    if last_newline < 0:
+        return b""
+    return content[max(start, content.rfind(b"\n", start, last_newline) + 1):last_newline + 1]
+
+
 def _layout(path: Path, *, stops_at_blank_line: bool) -> _CsvLayout:
     """Where the data rows are, by scanning bytes in chunks (constant memory)."""
     with path.open("rb") as handle:
         first = handle.readline()
         header_bytes = len(first)
-        header_line = first.removeprefix(BOM).decode("utf-8", errors="replace").rstrip("\r\n")
-        if not header_line.strip():
-            raise DataError("the file has no header line", path=path.name)
-        headers, delimiter = _sniff(header_line)
-        blank = b"\n\r\n" if first.endswith(b"\r\n") else b"\n\n"
+        headers, delimiter, blank = _header(first, path.name)
         line_only = blank[1:]
         offset, lines = header_bytes, 0
         carry = b""  # the incomplete line at the end of the previous chunk
@@ -125,27 +164,27 @@ def _last_line(buffer: bytes, end: int) -> bytes:
 
 
 def _csv_file(path: Path, *, stops_at_blank_line: bool, totals: bool, source_format: str) -> RawReport:
-    layout = _layout(path, stops_at_blank_line=stops_at_blank_line)
+    content = path.read_bytes() if path.stat().st_size <= IN_MEMORY_LIMIT else None
+    layout = (_layout(path, stops_at_blank_line=stops_at_blank_line) if content is None
+              else _layout_of(content, stops_at_blank_line=stops_at_blank_line, name=path.name))
     names = normalise_headers(layout.headers)
     columns = dict(zip(names, (header.strip() for header in layout.headers), strict=True))
     rows = layout.data_lines
     data_end = layout.data_end
     totals_row = None
-    if totals and rows:
+    if totals and data_end > layout.header_bytes:
         cells = _parse_line(layout.last_line, layout.delimiter)
         if _is_totals_row(cells, names, source_format):
             totals_row = {name: cell.strip() for name, cell in zip(names, cells, strict=False) if cell.strip()}
-            rows -= 1
+            rows = rows - 1 if rows is not None else None
             data_end -= len(layout.last_line)
     options = dict(has_header=True, new_columns=names, separator=layout.delimiter, infer_schema=False,
                    encoding="utf8-lossy", raise_if_empty=False)
-    size = path.stat().st_size
-    if rows == 0:
+    if data_end <= layout.header_bytes or rows == 0:
         data: pl.DataFrame | pl.LazyFrame = pl.DataFrame(schema={name: pl.String for name in names})
-    elif size <= IN_MEMORY_LIMIT:
-        with path.open("rb") as handle:
-            content = handle.read(data_end)
-        data = pl.read_csv(content.removeprefix(BOM), n_rows=rows if stops_at_blank_line else None, **options)
+    elif content is not None:
+        # The data region is cut exactly at data_end, so Polars reads all of it: no row count needed.
+        data = pl.read_csv(content[len(BOM) if content.startswith(BOM) else 0:data_end], **options)
     else:
         data = pl.scan_csv(path, n_rows=rows if stops_at_blank_line else None, **options)
     if not stops_at_blank_line:

@@ -177,7 +177,10 @@ def bronze_to_silver(lake: LakeLike, partition: PartitionRef, *, execution_id: U
 
     # Pass 2: write Silver and the quarantine.
     excluded = pl.concat([dropped[_ROW], losers])
-    silver_rows = parsed.frame.filter(~pl.col(_ROW).is_in(excluded.implode())).select(SILVER_COLUMNS)
+    silver_rows: pl.LazyFrame | pl.DataFrame = (parsed.frame.filter(~pl.col(_ROW).is_in(excluded.implode()))
+                                                .select(SILVER_COLUMNS))
+    if in_memory:
+        silver_rows = silver_rows.collect()  # written from memory and hashed there, not read back
     quarantine_rows = _quarantine_frame(bronze, parsed, dropped, source_format, execution_id)
     return _publish(lake, partition, source_format, execution_id, silver_rows, quarantine_rows, records_in,
                     duplicates=losers.len(), issues=issues, previous_hash=previous_hash)
@@ -420,13 +423,20 @@ def _quarantine_frame(bronze: pl.LazyFrame, parsed: _Parsed, dropped: pl.DataFra
 
 
 def _publish(lake: Lake, partition: PartitionRef, source_format: str, execution_id: UUID | str,
-             silver_rows: pl.LazyFrame, quarantine_rows: pl.LazyFrame, records_in: int, *, duplicates: int,
-             issues: list[QualityIssue], previous_hash: str | None) -> SilverResult:
+             silver_rows: pl.LazyFrame | pl.DataFrame, quarantine_rows: pl.LazyFrame, records_in: int, *,
+             duplicates: int, issues: list[QualityIssue], previous_hash: str | None) -> SilverResult:
+    """Stage Silver and the quarantine, hash Silver, then commit both.
+
+    Rows given as a DataFrame (a partition held in memory) are hashed as they are; a LazyFrame's are
+    streamed to disk and hashed from the staged file in batches. Either way the hash sees what the
+    file holds: the canonical columns, with the partition's date.
+    """
     metadata = {"execution_id": str(execution_id), "source_format": source_format}
     silver_file = stage_partition_file(lake.silver, partition, silver_rows)
     try:
         quarantine_file = stage_partition_file(lake.quarantine, partition, quarantine_rows)
-        digest = content_hash(_staged_batches(silver_file, partition))
+        digest = content_hash(_with_date(silver_rows, partition) if isinstance(silver_rows, pl.DataFrame)
+                              else _staged_batches(silver_file, partition))
     except BaseException:
         silver_file.discard()
         raise
@@ -447,7 +457,12 @@ def _staged_batches(staged: StagedFile, partition: PartitionRef) -> Iterator[pl.
     for batch in pq.ParquetFile(f"{staged.table_uri}/{staged.relative_path}").iter_batches(batch_size=100_000):
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
-        yield frame.with_columns(pl.lit(partition.date, pl.Date).alias("date"))
+        yield _with_date(frame, partition)
+
+
+def _with_date(frame: pl.DataFrame, partition: PartitionRef) -> pl.DataFrame:
+    """``frame`` with the partition's date, as a staged file's rows get it (the file does not store it)."""
+    return frame.with_columns(pl.lit(partition.date, pl.Date).alias("date"))
 
 
 def _write_empty(lake: Lake, partition: PartitionRef, source_format: str, execution_id: UUID | str,
