@@ -133,6 +133,9 @@ etl_executions = Table(
     # At most one live execution per workflow id: the guard of idempotent triggers.
     Index("uq_executions_live_workflow", "workflow_id", unique=True,
           postgresql_where=text("status IN ('scheduled', 'running')")),
+    # The newest completed execution of a range: what a repeated trigger of a completed range returns.
+    Index("idx_executions_completed_workflow", "workflow_id", text("completed_at DESC"),
+          postgresql_where=text("status = 'completed'")),
 )
 
 # Workflow starts not yet made: a trigger commits its execution and the start in one statement and

@@ -98,11 +98,14 @@ TRIGGER_SQL = f"""
         WHERE e.workflow_id = %(workflow_id)s AND e.status IN ('scheduled', 'running')
         LIMIT 1
     ), done AS (
-        SELECT e.id, e.status FROM etl_executions e, pipeline
-        WHERE NOT %(force)s AND e.workflow_id = %(workflow_id)s AND e.status = 'completed'
+        -- Uncorrelated conditions first: PostgreSQL checks them once and, unless every partition is
+        -- completed, never reads etl_executions (idx_executions_completed_workflow when it does).
+        SELECT e.id, e.status FROM etl_executions e
+        WHERE NOT %(force)s AND EXISTS (SELECT FROM pipeline)
           AND (SELECT count(*) FROM partitions p
-               WHERE p.pipeline_id = pipeline.id AND p.date BETWEEN %(date_start)s AND %(date_end)s
+               WHERE p.pipeline_id = %(pipeline_id)s AND p.date BETWEEN %(date_start)s AND %(date_end)s
                  AND p.status = 'completed') >= %(days)s
+          AND e.workflow_id = %(workflow_id)s AND e.status = 'completed'
         ORDER BY e.completed_at DESC
         LIMIT 1
     ), inserted AS (
