@@ -55,6 +55,8 @@ MEMO_EXECUTION_ID = "execution_id"
 
 LEASE_S = 5.0  # the triggering process's head start before other starters sweep its rows
 MAX_BACKOFF_S = 30.0
+# A batch's row locks are held while its starts are in flight: an unreachable Temporal must not hold them long.
+START_RPC_TIMEOUT = timedelta(seconds=10)
 
 _CLAIM_COLUMNS = """
     SELECT s.execution_id, s.workflow_id, s.task_queue, s.input::text AS input, s.attempts, e.status
@@ -117,7 +119,7 @@ def _backoff_s(attempts: int) -> float:
 class WorkflowStarter:
     """Starts the workflows of ``workflow_starts`` rows: this process's at once, others' when due."""
 
-    def __init__(self, engine: AsyncEngine, client: Client, *, batch_size: int = 200, concurrency: int = 32,
+    def __init__(self, engine: AsyncEngine, client: Client, *, batch_size: int = 64, concurrency: int = 32,
                  sweep_interval_s: float = 1.0) -> None:
         self.engine = engine
         self.client = client
@@ -229,7 +231,8 @@ class WorkflowStarter:
                     "ETLWorkflow", argument, id=row.workflow_id, task_queue=row.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    search_attributes=attributes, memo={MEMO_EXECUTION_ID: str(row.execution_id)})
+                    search_attributes=attributes, memo={MEMO_EXECUTION_ID: str(row.execution_id)},
+                    rpc_timeout=START_RPC_TIMEOUT)
             except WorkflowAlreadyStartedError:
                 if await self._runs_already(row):
                     return None
