@@ -29,12 +29,8 @@ def _fail(message: str) -> int:
     return 2
 
 
-def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], *, fast_loop: bool = False) -> None:
-    """Run ``main(stop)`` until it returns; SIGINT/SIGTERM set ``stop`` so it can shut down in order.
-
-    ``fast_loop`` runs it on uvloop (``uvicorn[standard]`` brings it), for the API process: its
-    requests are mostly event-loop work, which uvloop does for less CPU than asyncio's own loop.
-    """
+def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``main(stop)`` until it returns; SIGINT/SIGTERM set ``stop`` so it can shut down in order."""
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -43,13 +39,7 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], *, fast_l
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    loop_factory = None
-    if fast_loop:
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
-        loop_runner.run(runner())
+    asyncio.run(runner())
 
 
 def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -80,7 +70,7 @@ def _cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         replicas = [subprocess.Popen([sys.executable, "-m", "etl_orchestrator.cli", *sys.argv[1:], "--replica"])
                     for _ in range(settings.api.processes - 1)]
     try:
-        run_until_signal(lambda stop: serve_api(settings, stop), fast_loop=True)
+        run_until_signal(lambda stop: serve_api(settings, stop))
     finally:
         for replica in replicas:
             replica.terminate()
