@@ -10,6 +10,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from etl_orchestrator.api.rest.deps import ContextDep, CursorQuery, PrincipalDep
@@ -42,12 +43,15 @@ async def list_executions(
     date_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
-) -> dict:
+) -> JSONResponse:
     executions, next_cursor = await service.list_executions(
         ctx, principal, service.ExecutionFilter(pipeline_id=pipeline_id, status=status.value if status else None,
                                                 date_from=date_from, date_to=date_to),
         limit=limit, cursor=cursor)
-    return {"executions": executions, "next_cursor": next_cursor}
+    # The service builds the seed's shape from typed columns; a returned Response skips FastAPI's
+    # re-validation of it against ExecutionList (still the documented schema, which the fuzz tests
+    # check every answer against): that was 15 % of the CPU of the most frequent request.
+    return JSONResponse({"executions": executions, "next_cursor": next_cursor})
 
 
 @router.post("/trigger", response_model=TriggerResponse, summary="Manually trigger a pipeline execution",
