@@ -32,9 +32,10 @@ def fuzz_headers(stack, dsp_sandbox) -> dict[str, str]:
     return tenant.headers
 
 
-# HTTP framing is the HTTP server's, not the API's: a made-up Content-Length ("Ef") is refused by
-# uvicorn's parser with a plain-text 400 before any route sees the request.
-FRAMING_HEADERS = {"content-length", "transfer-encoding", "host", "connection"}
+# HTTP framing and connection handling are the HTTP server's, not the API's: a made-up Content-Length
+# ("Ef") is refused by uvicorn's parser with a plain-text 400 before any route sees the request.
+FRAMING_HEADERS = {"content-length", "transfer-encoding", "host", "connection", "upgrade", "expect", "te",
+                   "trailer", "keep-alive", "proxy-connection", "http2-settings"}
 
 
 def fuzz(operation, mode: schemathesis.GenerationMode, headers: dict[str, str]) -> None:
