@@ -58,14 +58,14 @@ class ServiceContext:
     async def lean_fetch(self, query: str, params: dict[str, Any] | Sequence[Any]) -> list[tuple[Any, ...]]:
         """The rows of one idempotent statement on the lean pool. A connection that turns out dead (the
         server restarted since it was pooled) is dropped by the pool and the statement runs once more."""
-        for attempt in (1, 2):
-            try:
-                async with self.lean_connection() as conn:
-                    return await (await conn.execute(query, params)).fetchall()
-            except (psycopg.OperationalError, psycopg.InterfaceError):
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return await self._lean_run(query, params)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            return await self._lean_run(query, params)
+
+    async def _lean_run(self, query: str, params: dict[str, Any] | Sequence[Any]) -> list[tuple[Any, ...]]:
+        async with self.lean_connection() as conn:
+            return await (await conn.execute(query, params)).fetchall()
 
     def require_temporal(self) -> Client:
         if self.temporal is None:

@@ -58,6 +58,7 @@ MAX_BACKOFF_S = 30.0
 # A batch's row locks are held while its starts are in flight: an unreachable Temporal must not hold them long.
 START_RPC_TIMEOUT = timedelta(seconds=10)
 
+_EXECUTION_IDS = bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True)))
 _CLAIM_COLUMNS = """
     SELECT s.execution_id, s.workflow_id, s.task_queue, s.input::text AS input, s.attempts, e.status
     FROM workflow_starts s JOIN etl_executions e ON e.id = s.execution_id
@@ -65,15 +66,14 @@ _CLAIM_COLUMNS = """
 CLAIM_BY_ID = text(_CLAIM_COLUMNS + """
     WHERE s.execution_id = ANY(:ids)
     FOR UPDATE OF s SKIP LOCKED
-""").bindparams(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))
+""").bindparams(_EXECUTION_IDS)
 CLAIM_DUE = text(_CLAIM_COLUMNS + """
     WHERE s.next_attempt_at <= now()
     ORDER BY s.next_attempt_at
     LIMIT :limit
     FOR UPDATE OF s SKIP LOCKED
 """)
-DELETE_STARTED = text("DELETE FROM workflow_starts WHERE execution_id = ANY(:ids)").bindparams(
-    bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))))
+DELETE_STARTED = text("DELETE FROM workflow_starts WHERE execution_id = ANY(:ids)").bindparams(_EXECUTION_IDS)
 POSTPONE = text("""
     UPDATE workflow_starts
     SET attempts = attempts + 1, last_error = :error, next_attempt_at = now() + make_interval(secs => :delay)

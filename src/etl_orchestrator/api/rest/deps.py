@@ -15,8 +15,11 @@ from etl_orchestrator.service.context import Principal, ServiceContext
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer etl_…`")
 
 
+# Every dependency here is ``async def``: FastAPI runs a plain ``def`` one in its thread pool, a
+# thread hop per request for nothing.
+
+
 async def get_context(request: Request) -> ServiceContext:
-    # async: a plain ``def`` dependency runs in the thread pool, a thread hop per request for nothing
     return request.app.state.ctx
 
 
