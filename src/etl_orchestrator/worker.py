@@ -29,6 +29,7 @@ from etl_orchestrator.activities.ingestion import IngestionActivities
 from etl_orchestrator.activities.layers import LayerActivities
 from etl_orchestrator.activities.onboarding import OnboardingActivities
 from etl_orchestrator.activities.orchestration import OrchestrationActivities
+from etl_orchestrator.activities.partition import PartitionActivities
 from etl_orchestrator.config import Settings
 from etl_orchestrator.events.service import run_event_services
 from etl_orchestrator.lake import Lake
@@ -69,6 +70,7 @@ def build_worker(client: Client, settings: Settings, *, task_queue: str | None =
     lake = Lake(settings.lake.uri)
     ingestion = IngestionActivities(settings, cpu_pool=cpu_pool, lake=lake, landing_dir=landing_dir(settings))
     layers = LayerActivities(settings, cpu_pool=cpu_pool, lake=lake)
+    partition = PartitionActivities(settings, cpu_pool=cpu_pool, ingestion=ingestion, layers=layers)
     orchestration = OrchestrationActivities(settings, cpu_pool=cpu_pool, temporal=client)
     onboarding = OnboardingActivities(settings, cpu_pool=cpu_pool, temporal=client)
     return Worker(
@@ -76,7 +78,7 @@ def build_worker(client: Client, settings: Settings, *, task_queue: str | None =
         task_queue=task_queue or settings.etl.temporal.task_queue,
         workflows=list(WORKFLOWS),
         activities=[ingestion.request_report, ingestion.check_report, ingestion.ingest_to_bronze,
-                    layers.begin_execution, layers.build_silver, layers.build_gold,
+                    partition.run_partition, layers.begin_execution,
                     layers.record_partition_failure, layers.finish_execution, layers.refresh_pacing,
                     orchestration.prepare_scheduled_run, orchestration.plan_backfill_partitions,
                     orchestration.record_backfill_status, *onboarding.activities()],

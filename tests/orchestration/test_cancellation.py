@@ -54,9 +54,11 @@ async def test_cancelling_an_execution_stops_it_marks_it_cancelled_and_loads_no_
     assert cancelled["status"] == "cancelled"
     assert (await etl.describe()).status is WorkflowExecutionStatus.CANCELED
     assert (await ingestion.describe()).status is WorkflowExecutionStatus.CANCELED
-    # Nothing ran after the cancel: no download, no Silver, no Gold.
+    # Nothing ran after the cancel: no download, and no second run_partition (Silver and Gold).
     assert not await activities_scheduled(ingestion, "ingest_to_bronze")
-    assert not await activities_scheduled(etl, "build_silver", "build_gold")
+    assert await activities_scheduled(etl, "run_partition") == ["run_partition"]
+    layers = (await execution_row(service.engine, triggered.execution_id))["result"]["partitions"][DAY.isoformat()]
+    assert "silver" not in layers and "gold" not in layers
     assert DAY not in gold_counts(stack.settings.database.url, tenant.pipeline_id)
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 
-from etl_orchestrator.service.executions import trigger_execution
+from etl_orchestrator.service.executions import etl_workflow_id, trigger_execution
 from tests.orchestration.helpers import (
     principal_of,
     scoped_tenant,
@@ -34,14 +34,14 @@ async def test_sigterm_lets_the_running_activity_finish_and_the_run_completes(
     tenant = await scoped_tenant(stack.settings.database.url, scope, advertiser["advertiserId"])
     triggered = await trigger_execution(ctx, principal_of(tenant), pipeline_id=UUID(tenant.pipeline_id), start=DAY,
                                         end=DAY, task_queue=queue)
-    ingestion = temporal_client.get_workflow_handle(f"ingest:{triggered.execution_id}:{DAY}")
+    etl = temporal_client.get_workflow_handle(etl_workflow_id(UUID(tenant.pipeline_id), DAY, DAY))
 
     async def downloading():
         try:
-            pending = (await ingestion.describe()).raw_description.pending_activities
+            pending = (await etl.describe()).raw_description.pending_activities
         except Exception:  # noqa: BLE001 — not started yet
             return None
-        return [activity for activity in pending if activity.activity_type.name == "ingest_to_bronze"
+        return [activity for activity in pending if activity.activity_type.name == "run_partition"
                 and activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED]
 
     [running] = await wait_until(downloading, timeout_s=20, what="the download running")
@@ -56,9 +56,9 @@ async def test_sigterm_lets_the_running_activity_finish_and_the_run_completes(
     assert exit_code == 0
     assert done["status"] == "completed", done["error"]
     # The download finished on the draining worker, in its first attempt: nothing was lost or redone.
-    starts = [event.activity_task_started_event_attributes async for event in ingestion.fetch_history_events()
+    starts = [event.activity_task_started_event_attributes async for event in etl.fetch_history_events()
               if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
-    completions = [event async for event in ingestion.fetch_history_events()
+    completions = [event async for event in etl.fetch_history_events()
                    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
     assert len(completions) == len(starts) and all(start.attempt == 1 for start in starts)
     assert any(f"{first.pid}@" in start.identity for start in starts)

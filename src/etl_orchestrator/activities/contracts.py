@@ -26,6 +26,10 @@ class RunOptions(BaseModel):
     partition_parallelism: int = 4
 
 
+# A report in one of these states can be downloaded; any other (but FAILED) is still being prepared.
+REPORT_READY_STATES = ("DONE",)
+
+
 class ReportRef(BaseModel):
     """A source report being prepared (mirrors the connector's handle, no secrets)."""
 
@@ -113,7 +117,7 @@ class GoldOutcome(BaseModel):
 class PartitionFailureInput(BaseModel):
     execution_id: UUID
     partition: PartitionRef
-    layer: str
+    layer: str | None = None  # None: the first layer the partition did not finish
     error: str
 
 
@@ -159,3 +163,25 @@ class IngestionInput(BaseModel):
     execution_id: UUID
     partition: PartitionRef
     options: RunOptions = RunOptions()
+    report: ReportRef | None = None  # already requested (by run_partition): wait for it, then download
+
+
+class PartitionInput(BaseModel):
+    """One partition through every layer, in one ``run_partition`` activity."""
+
+    execution_id: UUID
+    partition: PartitionRef
+    mode: Literal["full", "replay"] = "full"
+    force: bool = False
+    pacing: bool = True
+    # Bronze already landed by DataIngestionWorkflow (the report had to be waited for): Silver and Gold only.
+    bronze: BronzeOutcome | None = None
+
+
+class PartitionRun(BaseModel):
+    """What ``run_partition`` did: every layer's outcome, or the report it must wait for first."""
+
+    pending_report: ReportRef | None = None
+    bronze: BronzeOutcome | None = None
+    silver: SilverOutcome | None = None
+    gold: GoldOutcome | None = None

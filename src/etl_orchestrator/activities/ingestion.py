@@ -93,19 +93,27 @@ class IngestionActivities(ActivityBase):
     @activity.defn(name="request_report")
     @classified(retry_settings)
     async def request_report(self, params: RequestReportInput) -> ReportRef:
-        pipeline = await self.offload(store.load_pipeline, self.engine, params.partition.pipeline_id)
+        return await self.request(params.execution_id, params.partition)
+
+    async def pipeline(self, partition: PartitionRef) -> store.PipelineRecord:
+        return await self.offload(store.load_pipeline, self.engine, partition.pipeline_id)
+
+    async def request(self, execution_id: UUID, partition: PartitionRef,
+                      pipeline: store.PipelineRecord | None = None) -> ReportRef:
+        """Mark Bronze running and ask the source for the partition's report (resumable, see ``advance``)."""
+        pipeline = pipeline or await self.pipeline(partition)
         label = SOURCE_LABELS.get(pipeline.source_kind, pipeline.source_kind)
         await self.offload(
-            store.record_layer, self.engine, params.execution_id, partition_date=params.partition.date,
+            store.record_layer, self.engine, execution_id, partition_date=partition.date,
             layer=Layer.BRONZE, outcome={"status": LayerStatus.RUNNING.value},
-            logs=[LogLine("info", f"Started data ingestion from {label}", {"date": str(params.partition.date)})],
-            ledger={"status": "running", "last_execution_id": params.execution_id},
+            logs=[LogLine("info", f"Started data ingestion from {label}", {"date": str(partition.date)})],
+            ledger={"status": "running", "last_execution_id": execution_id},
         )
         state = current_state()
         connector = build_connector(pipeline.source_kind, pipeline.source_config)
         try:
             # A retry resumes after the last request that succeeded: never a second query for the day.
-            handle = await connector.request_report(params.partition.date, resume=state.checkpoint.get("report"),
+            handle = await connector.request_report(partition.date, resume=state.checkpoint.get("report"),
                                                     on_step=lambda ids: state.advance(report=ids))
         finally:
             await connector.aclose()
@@ -114,7 +122,7 @@ class IngestionActivities(ActivityBase):
     @activity.defn(name="check_report")
     @classified(retry_settings)
     async def check_report(self, params: CheckReportInput) -> ReportRef:
-        pipeline = await self.offload(store.load_pipeline, self.engine, params.partition.pipeline_id)
+        pipeline = await self.pipeline(params.partition)
         connector = build_connector(pipeline.source_kind, pipeline.source_config)
         try:
             handle = await connector.report_status(_to_handle(params.report))
@@ -128,10 +136,14 @@ class IngestionActivities(ActivityBase):
     @activity.defn(name="ingest_to_bronze")
     @classified(retry_settings)
     async def ingest_to_bronze(self, params: IngestInput) -> BronzeOutcome:
+        return await self.ingest(params.execution_id, params.partition, params.report)
+
+    async def ingest(self, execution_id: UUID, partition: PartitionRef, report: ReportRef,
+                     pipeline: store.PipelineRecord | None = None) -> BronzeOutcome:
+        """Download a ready report (resuming a partial download) and land it in Bronze."""
         started = time.monotonic()
-        partition = params.partition
-        pipeline = await self.offload(store.load_pipeline, self.engine, partition.pipeline_id)
-        landing = self.landing_path(partition, params.execution_id)
+        pipeline = pipeline or await self.pipeline(partition)
+        landing = self.landing_path(partition, execution_id)
         landing.parent.mkdir(parents=True, exist_ok=True)
         state = current_state()
         partial = landing.with_suffix(landing.suffix + ".partial")
@@ -144,27 +156,27 @@ class IngestionActivities(ActivityBase):
             now = time.monotonic()
             if now - last_progress[0] >= PROGRESS_EVERY_S:
                 last_progress[0] = now
-                self.cpu_pool.submit(store.update_progress, self.engine, params.execution_id,
+                self.cpu_pool.submit(store.update_progress, self.engine, execution_id,
                                      {"layer": "bronze", "date": str(partition.date), "bytes_done": bytes_done})
 
         connector = build_connector(pipeline.source_kind, pipeline.source_config)
         try:
             if not landing.exists():
-                await connector.download(_to_handle(params.report), landing, resume_from=resume_from,
+                await connector.download(_to_handle(report), landing, resume_from=resume_from,
                                          on_progress=on_progress)
             state.advance(downloaded=True)
             budget_segments = await self._refresh_budgets(connector, partition, state)
         finally:
             await connector.aclose()
-        source_format = source_format_of(pipeline, params.report)
-        bronze = await self.offload(land_to_bronze, self.lake, partition, execution_id=params.execution_id,
+        source_format = source_format_of(pipeline, report)
+        bronze = await self.offload(land_to_bronze, self.lake, partition, execution_id=execution_id,
                                     source_format=source_format, raw_path=landing,
                                     ingested_at=datetime.now(UTC))
         outcome = BronzeOutcome(records=bronze.records, size_bytes=bronze.size_bytes,
                                 duration_ms=int((time.monotonic() - started) * 1000),
                                 totals=bronze.totals, source_format=source_format)
         await self.offload(
-            store.record_layer, self.engine, params.execution_id, partition_date=partition.date, layer=Layer.BRONZE,
+            store.record_layer, self.engine, execution_id, partition_date=partition.date, layer=Layer.BRONZE,
             outcome={"status": LayerStatus.COMPLETED.value, "records": outcome.records,
                      "size_bytes": outcome.size_bytes, "duration_ms": outcome.duration_ms},
             logs=[LogLine("info", f"Fetched {outcome.records} records",

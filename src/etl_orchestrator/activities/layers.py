@@ -1,4 +1,6 @@
-"""Activities of ETLWorkflow: open and close an execution, build Silver and Gold for one partition.
+"""Activities of ETLWorkflow: open and close an execution, record a failed partition; Silver and Gold steps.
+
+``silver`` and ``gold`` are steps of ``run_partition`` (``activities/partition.py``), not activities.
 
 Each records its layer's status, counts, quality issues and events in PostgreSQL in one transaction
 (``db/execution_store.py``); the rows themselves stay in the lake and in ``gold``.
@@ -48,22 +50,21 @@ class LayerActivities(ActivityBase):
         return await self.offload(store.begin_execution, self.engine, params.execution_id,
                                   workflow_id=params.workflow_id, run_id=params.run_id)
 
-    @activity.defn(name="build_silver")
-    @classified(retry_settings)
-    async def build_silver(self, params: SilverInput) -> SilverOutcome:
+    async def silver(self, params: SilverInput, pipeline: store.PipelineRecord | None = None) -> SilverOutcome:
+        """Build the partition's Silver (or replay its quarantine) and record the layer's outcome."""
         partition = params.partition
         with bind_execution(org_id=partition.org_id, pipeline_id=partition.pipeline_id,
                             execution_id=params.execution_id, layer="silver", partition_date=partition.date):
-            outcome = await self.offload(self._build_silver, params)
+            outcome = await self.offload(self._build_silver, params, pipeline)
         metrics.record_layer("silver", outcome.records, outcome.duration_ms / 1000, quarantined=outcome.quarantined)
         metrics.record_quality_score(partition.pipeline_id,
                                      100 * outcome.records / outcome.records_in if outcome.records_in else 100.0)
         return outcome
 
-    def _build_silver(self, params: SilverInput) -> SilverOutcome:
+    def _build_silver(self, params: SilverInput, pipeline: store.PipelineRecord | None) -> SilverOutcome:
         started = time.monotonic()
         partition = params.partition
-        pipeline = store.load_pipeline(self.engine, partition.pipeline_id)
+        pipeline = pipeline or store.load_pipeline(self.engine, partition.pipeline_id)
         trailing_counts, previous_hash = store.partition_history(self.engine, partition.pipeline_id, partition.date)
         if params.replay:
             # A replay re-reads no source: Bronze is as it was, and is reported as skipped.
@@ -118,9 +119,8 @@ class LayerActivities(ActivityBase):
         )
         return outcome
 
-    @activity.defn(name="build_gold")
-    @classified(retry_settings)
-    async def build_gold(self, params: GoldInput) -> GoldOutcome:
+    async def gold(self, params: GoldInput) -> GoldOutcome:
+        """Replace the partition's Gold rows (and pacing, unless deferred) and record the layer's outcome."""
         partition = params.partition
         with bind_execution(org_id=partition.org_id, pipeline_id=partition.pipeline_id,
                             execution_id=params.execution_id, layer="gold", partition_date=partition.date):
@@ -178,10 +178,14 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="record_partition_failure")
     @classified(retry_settings)
     async def record_partition_failure(self, params: PartitionFailureInput) -> None:
+        partition_date = params.partition.date
+        # run_partition spans the layers: the one that failed is the one it left unfinished.
+        layer = Layer(params.layer) if params.layer else await self.offload(
+            store.unfinished_layer, self.engine, params.execution_id, partition_date)
         await self.offload(
-            store.record_layer, self.engine, params.execution_id, partition_date=params.partition.date,
-            layer=Layer(params.layer), outcome={"status": LayerStatus.FAILED.value, "error": params.error},
-            logs=[LogLine("error", f"{params.layer} failed for {params.partition.date}: {params.error}")],
+            store.record_layer, self.engine, params.execution_id, partition_date=partition_date,
+            layer=layer, outcome={"status": LayerStatus.FAILED.value, "error": params.error},
+            logs=[LogLine("error", f"{layer.value} failed for {partition_date}: {params.error}")],
             ledger={"status": "failed", "last_execution_id": params.execution_id},
         )
 

@@ -235,6 +235,18 @@ def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, la
                            partition_date=partition_date, values=ledger)
 
 
+def unfinished_layer(engine: Engine, execution_id: UUID, partition_date: date) -> Layer:
+    """The first layer of the partition that neither completed nor was skipped (Gold if all did)."""
+    with engine.connect() as conn:
+        result = conn.execute(select(etl_executions.c.result).where(etl_executions.c.id == execution_id)).scalar()
+    entry = ((result or {}).get("partitions") or {}).get(partition_date.isoformat()) or {}
+    done = (LayerStatus.COMPLETED.value, LayerStatus.SKIPPED.value)
+    for layer in (Layer.BRONZE, Layer.SILVER, Layer.GOLD):
+        if (entry.get(layer.value) or {}).get("status") not in done:
+            return layer
+    return Layer.GOLD
+
+
 def _upsert_ledger(conn: Connection, *, pipeline_id: UUID, org_id: int, partition_date: date,
                    values: dict[str, Any]) -> None:
     row = {"pipeline_id": pipeline_id, "date": partition_date, "org_id": org_id, "updated_at": datetime.now(UTC),

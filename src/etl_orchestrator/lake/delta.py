@@ -246,18 +246,27 @@ def stage_partition_file(table_uri: str, partition: PartitionRef,
     return StagedFile(table_uri, partition, relative, size, rows, schema)
 
 
-def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None = None) -> PartitionWrite:
+def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None = None,
+                     mark_empty: bool = True) -> PartitionWrite:
     """Publish ``staged`` as the partition's only content in one Delta commit (see the module docstring).
 
-    On failure the staged file is deleted and a domain error raised.
+    ``mark_empty=False``: a partition that had no rows and gets none is left alone, with no commit
+    (version -1 if the table does not exist): for tables, like the quarantine, that are usually
+    empty and never asked ``partition_written``. On failure the staged file is deleted and a
+    domain error raised.
     """
     table_uri, partition = staged.table_uri, staged.partition
     app_id = f"etl:{partition.key}"
     try:
         for attempt in range(COMMIT_ATTEMPTS):
             with _table_lock(table_uri), _delta_errors(table_uri, partition):
-                table = _load(table_uri) or _create(table_uri, staged.schema)
+                table = _load(table_uri)
+                if table is None and staged.relative_path is None and not mark_empty:
+                    return PartitionWrite(table_uri, 0, -1, 0)
+                table = table or _create(table_uri, staged.schema)
                 current = _files_frame(table).filter(_partition_filter(partition))
+                if current.is_empty() and staged.relative_path is None and not mark_empty:
+                    return PartitionWrite(table_uri, 0, table.version(), 0)
                 removes = [RemoveAction(path=path, size=size, partition_values=partition_values(partition),
                                         data_change=True, deletion_timestamp=int(time.time() * 1000))
                            for path, size in current.select("path", "size_bytes").iter_rows()]

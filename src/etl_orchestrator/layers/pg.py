@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import psycopg
@@ -31,7 +32,47 @@ def translated(what: str, **context: object) -> Iterator[None]:
         raise DataError(f"{what}: {exc}", **context) from exc
 
 
+_threads = threading.local()
+
+
 @contextlib.contextmanager
-def connect(conninfo: str, what: str, **context: object) -> Iterator[psycopg.Connection]:
-    with translated(what, **context), psycopg.connect(conninfo, connect_timeout=10) as connection:
-        yield connection
+def connect(conninfo: str, what: str, *, autocommit: bool = False, **context: object) -> Iterator[psycopg.Connection]:
+    """This thread's connection to ``conninfo``: committed when the block ends, rolled back if it raises.
+
+    The connection stays open for the thread's next block. Layers run on a fixed pool of threads,
+    so that is a bounded number of connections, and it saves what a new one costs per Gold load
+    (a forked backend and a cold catalog cache: several ms, three or four times per partition).
+    A connection that broke is dropped and the next block opens a new one.
+    """
+    with translated(what, **context):
+        connections: dict[str, psycopg.Connection] = _threads.__dict__.setdefault("connections", {})
+        connection = connections.get(conninfo)
+        if connection is None or connection.closed:
+            connection = connections[conninfo] = psycopg.connect(conninfo, connect_timeout=10)
+        connection.autocommit = autocommit
+        try:
+            yield connection
+        except BaseException:
+            _settle(connections, conninfo, connection, commit=False)
+            raise
+        _settle(connections, conninfo, connection, commit=True)
+
+
+def _settle(connections: dict[str, psycopg.Connection], conninfo: str, connection: psycopg.Connection, *,
+            commit: bool) -> None:
+    """End the block's transaction; forget the connection if it is broken (or breaks now)."""
+    try:
+        if not connection.broken:
+            if commit:
+                connection.commit()
+            else:
+                connection.rollback()
+            connection.autocommit = False
+            return
+    except psycopg.OperationalError:
+        if commit:
+            raise
+    finally:
+        if connection.broken or connection.closed:
+            connections.pop(conninfo, None)
+            connection.close()

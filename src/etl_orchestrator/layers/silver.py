@@ -181,7 +181,8 @@ def bronze_to_silver(lake: LakeLike, partition: PartitionRef, *, execution_id: U
                                                 .select(SILVER_COLUMNS))
     if in_memory:
         silver_rows = silver_rows.collect()  # written from memory and hashed there, not read back
-    quarantine_rows = _quarantine_frame(bronze, parsed, dropped, source_format, execution_id)
+    quarantine_rows = _quarantine_frame(bronze, parsed, dropped, source_format, execution_id) \
+        if dropped.height else None
     return _publish(lake, partition, source_format, execution_id, silver_rows, quarantine_rows, records_in,
                     duplicates=losers.len(), issues=issues, previous_hash=previous_hash)
 
@@ -423,18 +424,20 @@ def _quarantine_frame(bronze: pl.LazyFrame, parsed: _Parsed, dropped: pl.DataFra
 
 
 def _publish(lake: Lake, partition: PartitionRef, source_format: str, execution_id: UUID | str,
-             silver_rows: pl.LazyFrame | pl.DataFrame, quarantine_rows: pl.LazyFrame, records_in: int, *,
+             silver_rows: pl.LazyFrame | pl.DataFrame, quarantine_rows: pl.LazyFrame | None, records_in: int, *,
              duplicates: int, issues: list[QualityIssue], previous_hash: str | None) -> SilverResult:
     """Stage Silver and the quarantine, hash Silver, then commit both.
 
     Rows given as a DataFrame (a partition held in memory) are hashed as they are; a LazyFrame's are
     streamed to disk and hashed from the staged file in batches. Either way the hash sees what the
-    file holds: the canonical columns, with the partition's date.
+    file holds: the canonical columns, with the partition's date. ``quarantine_rows`` None: no row
+    was dropped, and nothing is staged for the quarantine.
     """
     metadata = {"execution_id": str(execution_id), "source_format": source_format}
     silver_file = stage_partition_file(lake.silver, partition, silver_rows)
     try:
-        quarantine_file = stage_partition_file(lake.quarantine, partition, quarantine_rows)
+        quarantine_file = StagedFile(lake.quarantine, partition, None, 0, 0, QUARANTINE_SCHEMA) \
+            if quarantine_rows is None else stage_partition_file(lake.quarantine, partition, quarantine_rows)
         digest = content_hash(_with_date(silver_rows, partition) if isinstance(silver_rows, pl.DataFrame)
                               else _staged_batches(silver_file, partition))
     except BaseException:
@@ -443,7 +446,7 @@ def _publish(lake: Lake, partition: PartitionRef, source_format: str, execution_
     # Silver first: should the process die between the two commits, a row may sit in both tables
     # (a re-run settles it), never in neither.
     write = commit_partition(silver_file, metadata={"layer": "silver", **metadata})
-    commit_partition(quarantine_file, metadata={"layer": "quarantine", **metadata})
+    commit_partition(quarantine_file, metadata={"layer": "quarantine", **metadata}, mark_empty=False)
     return SilverResult(
         table_uri=lake.silver, source_format=source_format, records_in=records_in, records_out=silver_file.rows,
         quarantined=quarantine_file.rows, duplicates_removed=duplicates, issues=issues, content_hash=digest,
@@ -470,14 +473,14 @@ def _write_empty(lake: Lake, partition: PartitionRef, source_format: str, execut
     empty_silver = pl.DataFrame(schema={**SILVER_SCHEMA, "_ingested_at": pl.Datetime("us", "UTC"),
                                         "_execution_id": pl.String, "_source_file": pl.String, _ROW: pl.Int64})
     return _publish(lake, partition, source_format, execution_id, empty_silver.lazy(),
-                    _empty_quarantine().lazy(), 0, duplicates=0, issues=[], previous_hash=previous_hash)
+                    None, 0, duplicates=0, issues=[], previous_hash=previous_hash)
 
 
-def _empty_quarantine() -> pl.DataFrame:
-    return pl.DataFrame(schema={_ROW: pl.Int64, "_ingested_at": pl.Datetime("us", "UTC"), "_execution_id": pl.String,
-                                "_source_file": pl.String, "source_format": pl.String,
-                                "rules": pl.List(pl.String), "reasons": pl.List(pl.String), "raw": pl.String,
-                                "quarantined_by": pl.String, "quarantined_at": pl.Datetime("us", "UTC")})
+QUARANTINE_SCHEMA = pl.Schema({
+    _ROW: pl.Int64, "_ingested_at": pl.Datetime("us", "UTC"), "_execution_id": pl.String, "_source_file": pl.String,
+    "source_format": pl.String, "rules": pl.List(pl.String), "reasons": pl.List(pl.String), "raw": pl.String,
+    "quarantined_by": pl.String, "quarantined_at": pl.Datetime("us", "UTC")})
+
 
 
 def _replay_result(lake: Lake, partition: PartitionRef, source_format: str, silver: pl.DataFrame | None,

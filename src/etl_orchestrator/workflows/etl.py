@@ -1,5 +1,9 @@
 """ETLWorkflow: one execution of a pipeline over a date range, Bronze → Silver → Gold → Notify per partition.
 
+Each partition is one ``run_partition`` activity that runs every layer as a resumable step
+(``activities/partition.py``); only a report the source is still preparing sends the partition
+through DataIngestionWorkflow, which waits for it on durable timers, before Silver and Gold.
+
 Partitions run concurrently up to ``options.partition_parallelism``. A partition that fails is
 recorded and the others go on; the execution then ends ``failed`` naming the failed dates.
 Cancelling the workflow cancels its activities and marks the execution ``cancelled``.
@@ -22,13 +26,13 @@ with workflow.unsafe.imports_passed_through():
         ETLInput,
         ETLResult,
         FinishInput,
-        GoldInput,
         IngestionInput,
         PartitionFailureInput,
+        PartitionInput,
         PartitionResult,
-        SilverInput,
     )
     from etl_orchestrator.activities.layers import LayerActivities
+    from etl_orchestrator.activities.partition import PartitionActivities
     from etl_orchestrator.domain.partition import PartitionRef, dates_in_range
     from etl_orchestrator.workflows.common import failure_message, long_activity, short_activity
     from etl_orchestrator.workflows.ingestion import DataIngestionWorkflow
@@ -88,39 +92,30 @@ class ETLWorkflow:
         options = params.options
         partition = PartitionRef(org_id=params.org_id, pipeline_id=params.pipeline_id, date=day)
         key = day.isoformat()
-        layer = "bronze"
+        step = PartitionInput(execution_id=params.execution_id, partition=partition, mode=params.mode,
+                              force=params.force, pacing=not params.defer_pacing)
         try:
-            bronze = None
-            if params.mode == "full":
+            self._partitions[key] = "running"
+            run = await workflow.execute_activity_method(PartitionActivities.run_partition, step,
+                                                         **long_activity(options))
+            if run.pending_report is not None:
                 self._partitions[key] = "bronze"
                 bronze = await workflow.execute_child_workflow(
                     DataIngestionWorkflow.run,
-                    IngestionInput(execution_id=params.execution_id, partition=partition, options=options),
+                    IngestionInput(execution_id=params.execution_id, partition=partition, options=options,
+                                   report=run.pending_report),
                     id=f"ingest:{params.execution_id}:{key}", task_queue=options.task_queue)
-            layer = "silver"
-            self._partitions[key] = "silver"
-            silver = await workflow.execute_activity_method(
-                LayerActivities.build_silver,
-                SilverInput(execution_id=params.execution_id, partition=partition,
-                            source_format=bronze.source_format if bronze else None,
-                            totals=bronze.totals if bronze else None, force=params.force,
-                            replay=params.mode == "replay"),
-                **long_activity(options))
-            layer = "gold"
-            self._partitions[key] = "gold"
-            gold = await workflow.execute_activity_method(
-                LayerActivities.build_gold,
-                GoldInput(execution_id=params.execution_id, partition=partition, skip=silver.unchanged,
-                          pacing=not params.defer_pacing),
-                **long_activity(options))
+                self._partitions[key] = "running"
+                run = await workflow.execute_activity_method(
+                    PartitionActivities.run_partition, step.model_copy(update={"bronze": bronze}),
+                    **long_activity(options))
         except (ActivityError, ChildWorkflowError) as error:
             message = failure_message(error)
             self._partitions[key] = "failed"
             await workflow.execute_local_activity_method(
                 LayerActivities.record_partition_failure,
-                PartitionFailureInput(execution_id=params.execution_id, partition=partition, layer=layer,
-                                      error=message),
+                PartitionFailureInput(execution_id=params.execution_id, partition=partition, error=message),
                 **short_activity(options))
             return PartitionResult(date=day, status="failed", error=message)
         self._partitions[key] = "completed"
-        return PartitionResult(date=day, status="completed", bronze=bronze, silver=silver, gold=gold)
+        return PartitionResult(date=day, status="completed", bronze=run.bronze, silver=run.silver, gold=run.gold)

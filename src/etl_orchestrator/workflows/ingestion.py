@@ -1,7 +1,8 @@
 """DataIngestionWorkflow: fetch one partition's report from its DSP into Bronze.
 
 create query → run → poll (durable timers, exponential backoff 5 s → 5 min) → download → Bronze.
-The workflow sleeps between polls, so a report that takes an hour costs no worker slot.
+The workflow sleeps between polls, so a report that takes an hour costs no worker slot. ETLWorkflow
+starts it with the report ``run_partition`` already requested, when that report was not ready at once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from etl_orchestrator.activities.contracts import (
+        REPORT_READY_STATES,
         BronzeOutcome,
         CheckReportInput,
         IngestInput,
@@ -19,8 +21,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from etl_orchestrator.activities.ingestion import IngestionActivities
     from etl_orchestrator.workflows.common import long_activity, next_poll_delay, short_activity
-
-READY_STATES = ("DONE",)
 
 
 @workflow.defn(name="DataIngestionWorkflow")
@@ -36,14 +36,16 @@ class DataIngestionWorkflow:
     @workflow.run
     async def run(self, params: IngestionInput) -> BronzeOutcome:
         options = params.options
-        self._state = "requesting"
-        report = await workflow.execute_activity_method(
-            IngestionActivities.request_report,
-            RequestReportInput(execution_id=params.execution_id, partition=params.partition),
-            **short_activity(options))
+        report = params.report
+        if report is None:
+            self._state = "requesting"
+            report = await workflow.execute_activity_method(
+                IngestionActivities.request_report,
+                RequestReportInput(execution_id=params.execution_id, partition=params.partition),
+                **short_activity(options))
         delay = options.poll_initial
         deadline = workflow.now() + options.report_timeout
-        while report.state not in READY_STATES:
+        while report.state not in REPORT_READY_STATES:
             self._state = f"waiting for report ({report.state})"
             if workflow.now() >= deadline:
                 raise ApplicationError(f"report not ready after {options.report_timeout}", type="SourceTimeoutError",
