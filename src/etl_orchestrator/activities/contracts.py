@@ -176,6 +176,9 @@ class PartitionInput(BaseModel):
     pacing: bool = True
     # Bronze already landed by DataIngestionWorkflow (the report had to be waited for): Silver and Gold only.
     bronze: BronzeOutcome | None = None
+    # The execution's only partition (a single day, as schedules and backfills run): the activity
+    # opens and closes the execution itself, which spares the workflow two local activities.
+    sole: bool = False
 
 
 class PartitionRun(BaseModel):
@@ -185,3 +188,5 @@ class PartitionRun(BaseModel):
     bronze: BronzeOutcome | None = None
     silver: SilverOutcome | None = None
     gold: GoldOutcome | None = None
+    skipped: bool = False  # a sole partition whose execution was already over: nothing was done
+    execution_status: str | None = None  # a sole partition's execution, closed by the activity

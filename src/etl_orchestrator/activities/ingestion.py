@@ -183,6 +183,7 @@ class IngestionActivities(ActivityBase):
                           {"date": str(partition.date), "bytes": outcome.size_bytes,
                            "budget_segments_refreshed": budget_segments})],
             ledger={"status": "running", "bronze_records": outcome.records},
+            then=Layer.SILVER,  # Silver starts next, in run_partition
         )
         landing.unlink(missing_ok=True)  # Bronze now holds the rows; the raw file was only a landing spot
         metrics.record_layer("bronze", outcome.records, outcome.duration_ms / 1000)

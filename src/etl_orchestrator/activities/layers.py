@@ -47,6 +47,10 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="begin_execution")
     @classified(retry_settings)
     async def begin_execution(self, params: BeginInput) -> bool:
+        return await self.open(params)
+
+    async def open(self, params: BeginInput) -> bool:
+        """Mark the execution running (idempotent); False when it is already over."""
         return await self.offload(store.begin_execution, self.engine, params.execution_id,
                                   workflow_id=params.workflow_id, run_id=params.run_id)
 
@@ -71,9 +75,9 @@ class LayerActivities(ActivityBase):
             store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.BRONZE,
                                outcome={"status": LayerStatus.SKIPPED.value, "records": 0, "size_bytes": 0,
                                         "duration_ms": 0},
-                               logs=[LogLine("info", "Replaying quarantined rows with the pipeline's current rules")])
-        store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.SILVER,
-                           outcome={"status": LayerStatus.RUNNING.value})
+                               logs=[LogLine("info", "Replaying quarantined rows with the pipeline's current rules")],
+                               then=Layer.SILVER)
+        # Otherwise Bronze's completion already marked Silver running.
         rules = rules_from_json(pipeline.quality_rules)
         if params.replay:
             result = replay_quarantine(self.lake, partition, execution_id=params.execution_id, rules=rules,
@@ -116,6 +120,7 @@ class LayerActivities(ActivityBase):
             }},
             ledger={"silver_records": outcome.records, "quarantined_records": outcome.quarantined,
                     "duplicates_removed": outcome.duplicates_removed},
+            then=None if unchanged else Layer.GOLD,  # Gold starts next, unless it is skipped
         )
         return outcome
 
@@ -134,9 +139,7 @@ class LayerActivities(ActivityBase):
         if params.skip:
             outcome = GoldOutcome(records=0, tables_updated=[], skipped=True, duration_ms=0)
             status, logs = LayerStatus.SKIPPED, [LogLine("info", "Gold unchanged (silver content hash matches)")]
-        else:
-            store.record_layer(self.engine, params.execution_id, partition_date=partition.date, layer=Layer.GOLD,
-                               outcome={"status": LayerStatus.RUNNING.value})
+        else:  # Silver's completion marked Gold running
             gold = load_campaign_daily(self.conninfo, self.lake, partition, execution_id=params.execution_id)
             if params.pacing:
                 as_of, pacing_rows = self._refresh_pacing(partition.org_id, partition.pipeline_id, params.execution_id,
@@ -192,6 +195,10 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="finish_execution")
     @classified(retry_settings)
     async def finish_execution(self, params: FinishInput) -> str:
+        return await self.close(params)
+
+    async def close(self, params: FinishInput) -> str:
+        """Close the execution with its final status (idempotent) and return that status."""
         closed = await self.offload(store.finish_execution, self.engine, params.execution_id, error=params.error,
                                     cancelled=params.cancelled)
         if closed.changed:

@@ -23,7 +23,9 @@ from temporalio import activity
 from etl_orchestrator.activities.base import ActivityBase, retry_settings
 from etl_orchestrator.activities.contracts import (
     REPORT_READY_STATES,
+    BeginInput,
     BronzeOutcome,
+    FinishInput,
     GoldInput,
     PartitionInput,
     PartitionRun,
@@ -54,6 +56,12 @@ class PartitionActivities(ActivityBase):
     @classified(retry_settings)
     async def run_partition(self, params: PartitionInput) -> PartitionRun:
         state = current_state()
+        if params.sole:
+            info = activity.info()
+            opened = await self.layers.open(BeginInput(execution_id=params.execution_id,
+                                                       workflow_id=info.workflow_id, run_id=info.workflow_run_id))
+            if not opened:
+                return PartitionRun(skipped=True)
         pipeline = await self.ingestion.pipeline(params.partition)
         bronze = params.bronze or _restored(BronzeOutcome, state.checkpoint, "bronze")
         if params.mode == "full" and bronze is None:
@@ -71,4 +79,5 @@ class PartitionActivities(ActivityBase):
             state.advance(silver=silver.model_dump(mode="json"))
         gold = await self.layers.gold(GoldInput(execution_id=params.execution_id, partition=params.partition,
                                                 skip=silver.unchanged, pacing=params.pacing))
-        return PartitionRun(bronze=bronze, silver=silver, gold=gold)
+        status = await self.layers.close(FinishInput(execution_id=params.execution_id)) if params.sole else None
+        return PartitionRun(bronze=bronze, silver=silver, gold=gold, execution_status=status)

@@ -183,11 +183,12 @@ def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run
 def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, layer: Layer,
                  outcome: dict[str, Any], logs: Sequence[LogLine] = (),
                  quality_issues: Sequence[QualityIssueRow] = (), extra: dict[str, Any] | None = None,
-                 ledger: dict[str, Any] | None = None) -> None:
+                 ledger: dict[str, Any] | None = None, then: Layer | None = None) -> None:
     """Store one partition's outcome for one layer; emit ``layer.completed`` when it completed or was skipped.
 
     ``extra`` merges more keys into the partition's entry (for example the row-count invariant);
-    ``ledger`` updates the partition ledger in the same transaction.
+    ``ledger`` updates the partition ledger in the same transaction; ``then`` marks the layer that
+    starts right after this one running, in the same transaction (one write per layer, not two).
     """
     with engine.begin() as conn:
         row = _lock_execution(conn, execution_id)
@@ -196,6 +197,8 @@ def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, la
         key = partition_date.isoformat()
         entry = dict(per_partition.get(key) or {})
         entry[layer.value] = outcome
+        if then is not None:
+            entry[then.value] = {"status": LayerStatus.RUNNING.value}
         if extra:
             entry.update(extra)
         per_partition[key] = entry
@@ -204,7 +207,7 @@ def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, la
         result["layers"] = layers
         now = utcnow()
         conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-            result=result, layer=layer.value, updated_at=now,
+            result=result, layer=(then or layer).value, updated_at=now,
             records_processed=layers["bronze"]["records"],
             records_failed=layers["silver"]["records_filtered"],
             size_bytes=sum(p.get("bronze", {}).get("size_bytes", 0) for p in per_partition.values()),

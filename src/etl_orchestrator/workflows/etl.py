@@ -9,7 +9,9 @@ recorded and the others go on; the execution then ends ``failed`` naming the fai
 Cancelling the workflow cancels its activities and marks the execution ``cancelled``.
 
 Opening, closing and failure bookkeeping are one short PostgreSQL write each: they run as local
-activities, inside the workflow task, which saves two task round trips per execution.
+activities, inside the workflow task, which saves two task round trips per execution. An execution
+of one day leaves opening and closing to its run_partition activity and needs no local activity
+unless the partition fails.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ETLWorkflow:
     def __init__(self) -> None:
         self._partitions: dict[str, str] = {}
         self._status = "scheduled"
+        self._closed_status: str | None = None  # set when a sole partition's activity closed the execution
 
     @workflow.query
     def progress(self) -> dict:
@@ -61,18 +64,21 @@ class ETLWorkflow:
         info = workflow.info()
         dates = dates_in_range(params.start, params.end)
         slots = asyncio.Semaphore(options.partition_parallelism)
+        # One day (what schedules and backfills run): its run_partition opens and closes the execution.
+        sole = len(dates) == 1
 
         async def bounded(day: date) -> PartitionResult:
             async with slots:
-                return await self._run_partition(params, day)
+                return await self._run_partition(params, day, sole=sole)
 
         try:
-            started = await workflow.execute_local_activity_method(
-                LayerActivities.begin_execution,
-                BeginInput(execution_id=params.execution_id, workflow_id=info.workflow_id, run_id=info.run_id),
-                **short_activity(options))
-            if not started:
-                return ETLResult(execution_id=params.execution_id, status="skipped")
+            if not sole:
+                started = await workflow.execute_local_activity_method(
+                    LayerActivities.begin_execution,
+                    BeginInput(execution_id=params.execution_id, workflow_id=info.workflow_id, run_id=info.run_id),
+                    **short_activity(options))
+                if not started:
+                    return ETLResult(execution_id=params.execution_id, status="skipped")
             self._status = "running"
             self._partitions = {d.isoformat(): "pending" for d in dates}
             results = await asyncio.gather(*(bounded(day) for day in dates))
@@ -83,17 +89,21 @@ class ETLWorkflow:
                 LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id, cancelled=True),
                 **short_activity(options))
             raise
-        self._status = await workflow.execute_local_activity_method(
-            LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id),
-            **short_activity(options))
+        if sole and results[0].status == "skipped":
+            return ETLResult(execution_id=params.execution_id, status="skipped")
+        if self._closed_status is None:
+            self._closed_status = await workflow.execute_local_activity_method(
+                LayerActivities.finish_execution, FinishInput(execution_id=params.execution_id),
+                **short_activity(options))
+        self._status = self._closed_status
         return ETLResult(execution_id=params.execution_id, status=self._status, partitions=list(results))
 
-    async def _run_partition(self, params: ETLInput, day: date) -> PartitionResult:
+    async def _run_partition(self, params: ETLInput, day: date, *, sole: bool) -> PartitionResult:
         options = params.options
         partition = PartitionRef(org_id=params.org_id, pipeline_id=params.pipeline_id, date=day)
         key = day.isoformat()
         step = PartitionInput(execution_id=params.execution_id, partition=partition, mode=params.mode,
-                              force=params.force, pacing=not params.defer_pacing)
+                              force=params.force, pacing=not params.defer_pacing, sole=sole)
         try:
             self._partitions[key] = "running"
             run = await workflow.execute_activity_method(PartitionActivities.run_partition, step,
@@ -117,5 +127,8 @@ class ETLWorkflow:
                 PartitionFailureInput(execution_id=params.execution_id, partition=partition, error=message),
                 **short_activity(options))
             return PartitionResult(date=day, status="failed", error=message)
+        if run.skipped:
+            return PartitionResult(date=day, status="skipped")
+        self._closed_status = run.execution_status
         self._partitions[key] = "completed"
         return PartitionResult(date=day, status="completed", bronze=run.bronze, silver=run.silver, gold=run.gold)
