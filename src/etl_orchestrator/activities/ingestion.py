@@ -62,6 +62,7 @@ class IngestionActivities(ActivityBase):
         super().__init__(*args, **kwargs)
         self.lake = lake
         self.landing_dir = landing_dir
+        self._budgets_refreshed: dict[UUID, datetime] = {}  # pipeline → budgets' last refresh, while fresh
 
     def landing_path(self, partition: PartitionRef, execution_id: UUID) -> Path:
         return self.landing_dir / partition.key / f"{execution_id}.raw"
@@ -69,9 +70,16 @@ class IngestionActivities(ActivityBase):
     async def _refresh_budgets(self, connector: Connector, partition: PartitionRef, state: ActivityState) -> int:
         """Load the source's insertion-order budgets, advertiser by advertiser (each one a resumable step).
 
-        Budgets change rarely; a backfill of a year would otherwise ask for them once per day.
+        Budgets change rarely; a backfill of a year would otherwise ask for them once per day. The
+        refresh time read from PostgreSQL (shared by every worker) is remembered until it goes stale,
+        so most partitions do not even ask the database.
         """
-        if await self.offload(store.budgets_fresh, self.engine, partition.pipeline_id, BUDGETS_MAX_AGE):
+        pipeline_id = partition.pipeline_id
+        refreshed = self._budgets_refreshed.get(pipeline_id)
+        if refreshed is None or datetime.now(UTC) - refreshed >= BUDGETS_MAX_AGE:
+            refreshed = await self.offload(store.budgets_refreshed_at, self.engine, pipeline_id)
+        if refreshed is not None and datetime.now(UTC) - refreshed < BUDGETS_MAX_AGE:
+            self._budgets_refreshed[pipeline_id] = refreshed
             return 0
         advertisers = state.checkpoint.get("budget_advertisers")
         if advertisers is None:
@@ -88,6 +96,7 @@ class IngestionActivities(ActivityBase):
                                                pipeline_id=partition.pipeline_id, insertion_orders=orders)
             done.add(advertiser_id)
             state.advance(budgets_done=sorted(done))
+        self._budgets_refreshed[pipeline_id] = datetime.now(UTC)
         return segments
 
     @activity.defn(name="request_report")

@@ -124,16 +124,20 @@ class LayerActivities(ActivityBase):
         )
         return outcome
 
-    async def gold(self, params: GoldInput) -> GoldOutcome:
-        """Replace the partition's Gold rows (and pacing, unless deferred) and record the layer's outcome."""
+    async def gold(self, params: GoldInput, *, close: bool = False) -> tuple[GoldOutcome, str | None]:
+        """Replace the partition's Gold rows (and pacing, unless deferred) and record the layer's outcome.
+
+        ``close``: also close the execution, in the same transaction; its status is returned beside
+        the outcome (None without ``close``).
+        """
         partition = params.partition
         with bind_execution(org_id=partition.org_id, pipeline_id=partition.pipeline_id,
                             execution_id=params.execution_id, layer="gold", partition_date=partition.date):
-            outcome = await self.offload(self._build_gold, params)
+            outcome, closed = await self.offload(self._build_gold, params, close)
         metrics.record_layer("gold", outcome.records, outcome.duration_ms / 1000)
-        return outcome
+        return outcome, self._closed(closed) if closed else None
 
-    def _build_gold(self, params: GoldInput) -> GoldOutcome:
+    def _build_gold(self, params: GoldInput, close: bool) -> tuple[GoldOutcome, store.ClosedExecution | None]:
         started = time.monotonic()
         partition = params.partition
         if params.skip:
@@ -152,15 +156,16 @@ class LayerActivities(ActivityBase):
                                   duration_ms=int((time.monotonic() - started) * 1000))
             status = LayerStatus.COMPLETED
             logs = [LogLine("info", f"Loaded {gold.rows} rows into campaign_daily; {pacing_note}")]
-        store.record_layer(
+        closed = store.record_layer(
             self.engine, params.execution_id, partition_date=partition.date, layer=Layer.GOLD,
             outcome={"status": status.value, "records": outcome.records, "tables_updated": outcome.tables_updated,
                      "skipped": outcome.skipped, "duration_ms": outcome.duration_ms},
             logs=logs,
             ledger={"status": "completed", "last_success_execution_id": params.execution_id,
                     **({} if outcome.skipped else {"gold_records": outcome.records})},
+            close=close,
         )
-        return outcome
+        return outcome, closed
 
     def _refresh_pacing(self, org_id: int, pipeline_id: UUID, execution_id: UUID | None,
                         fallback: date | None = None) -> tuple[date | None, int]:
@@ -199,8 +204,11 @@ class LayerActivities(ActivityBase):
 
     async def close(self, params: FinishInput) -> str:
         """Close the execution with its final status (idempotent) and return that status."""
-        closed = await self.offload(store.finish_execution, self.engine, params.execution_id, error=params.error,
-                                    cancelled=params.cancelled)
-        if closed.changed:
+        return self._closed(await self.offload(store.finish_execution, self.engine, params.execution_id,
+                                               error=params.error, cancelled=params.cancelled))
+
+    @staticmethod
+    def _closed(closed: store.ClosedExecution) -> str:
+        if closed.changed:  # not counted again when a retried close finds it closed
             metrics.record_execution(closed.status, (closed.duration_ms or 0) / 1000)
         return closed.status

@@ -25,7 +25,6 @@ from etl_orchestrator.activities.contracts import (
     REPORT_READY_STATES,
     BeginInput,
     BronzeOutcome,
-    FinishInput,
     GoldInput,
     PartitionInput,
     PartitionRun,
@@ -77,7 +76,7 @@ class PartitionActivities(ActivityBase):
                 source_format=bronze.source_format if bronze else None, totals=bronze.totals if bronze else None,
                 force=params.force, replay=params.mode == "replay"), pipeline)
             state.advance(silver=silver.model_dump(mode="json"))
-        gold = await self.layers.gold(GoldInput(execution_id=params.execution_id, partition=params.partition,
-                                                skip=silver.unchanged, pacing=params.pacing))
-        status = await self.layers.close(FinishInput(execution_id=params.execution_id)) if params.sole else None
+        gold, status = await self.layers.gold(GoldInput(execution_id=params.execution_id, partition=params.partition,
+                                                        skip=silver.unchanged, pacing=params.pacing),
+                                              close=params.sole)
         return PartitionRun(bronze=bronze, silver=silver, gold=gold, execution_status=status)

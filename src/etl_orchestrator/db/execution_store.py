@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -183,59 +183,70 @@ def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run
 def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, layer: Layer,
                  outcome: dict[str, Any], logs: Sequence[LogLine] = (),
                  quality_issues: Sequence[QualityIssueRow] = (), extra: dict[str, Any] | None = None,
-                 ledger: dict[str, Any] | None = None, then: Layer | None = None) -> None:
+                 ledger: dict[str, Any] | None = None, then: Layer | None = None,
+                 close: bool = False) -> ClosedExecution | None:
     """Store one partition's outcome for one layer; emit ``layer.completed`` when it completed or was skipped.
 
     ``extra`` merges more keys into the partition's entry (for example the row-count invariant);
     ``ledger`` updates the partition ledger in the same transaction; ``then`` marks the layer that
-    starts right after this one running, in the same transaction (one write per layer, not two).
+    starts right after this one running, in the same transaction (one write per layer, not two);
+    ``close`` closes the execution in it too (its last layer of its last partition), see
+    ``finish_execution``.
     """
     with engine.begin() as conn:
-        row = _lock_execution(conn, execution_id)
-        result = dict(row["result"] or {})
-        per_partition: dict[str, dict[str, Any]] = dict(result.get("partitions") or {})
-        key = partition_date.isoformat()
-        entry = dict(per_partition.get(key) or {})
-        entry[layer.value] = outcome
-        if then is not None:
-            entry[then.value] = {"status": LayerStatus.RUNNING.value}
-        if extra:
-            entry.update(extra)
-        per_partition[key] = entry
-        result["partitions"] = per_partition
-        layers = aggregate_layers(per_partition, _partition_count(row))
-        result["layers"] = layers
-        now = utcnow()
-        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-            result=result, layer=(then or layer).value, updated_at=now,
-            records_processed=layers["bronze"]["records"],
-            records_failed=layers["silver"]["records_filtered"],
-            size_bytes=sum(p.get("bronze", {}).get("size_bytes", 0) for p in per_partition.values()),
-        ))
-        _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=layer.value,
-                    partition_date=partition_date, lines=logs)
-        if quality_issues:
-            conn.execute(insert(data_quality_metrics), [
-                {"pipeline_id": row["pipeline_id"], "org_id": row["org_id"], "execution_id": execution_id,
-                 "layer": layer.value, "metric_type": issue.metric_type, "count": issue.count,
-                 "severity": issue.severity, "details": issue.details, "timestamp": now,
-                 "partition_date": partition_date}
-                for issue in quality_issues
-            ])
-            for issue in quality_issues:
-                if issue.count > 0 and issue.severity in ("warning", "error"):
-                    enqueue_event(conn, EventType.QUALITY_ISSUE_DETECTED, org_id=row["org_id"],
-                                  pipeline_id=row["pipeline_id"], execution_id=execution_id, data={
-                                      "layer": layer.value, "partition_date": key,
-                                      "issue": {"metric_type": issue.metric_type, "count": issue.count,
-                                                "severity": issue.severity, "details": issue.details}})
-        if outcome.get("status") in (LayerStatus.COMPLETED.value, LayerStatus.SKIPPED.value):
-            enqueue_event(conn, EventType.LAYER_COMPLETED, org_id=row["org_id"], pipeline_id=row["pipeline_id"],
-                          execution_id=execution_id, data={"layer": layer.value, "partition_date": key,
-                                                           **outcome})
-        if ledger is not None:
-            _upsert_ledger(conn, pipeline_id=row["pipeline_id"], org_id=row["org_id"],
-                           partition_date=partition_date, values=ledger)
+        _record_layer(conn, execution_id, partition_date=partition_date, layer=layer, outcome=outcome, logs=logs,
+                      quality_issues=quality_issues, extra=extra, ledger=ledger, then=then)
+        return _finish(conn, execution_id) if close else None
+
+
+def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date, layer: Layer,
+                  outcome: dict[str, Any], logs: Sequence[LogLine], quality_issues: Sequence[QualityIssueRow],
+                  extra: dict[str, Any] | None, ledger: dict[str, Any] | None, then: Layer | None) -> None:
+    row = _lock_execution(conn, execution_id)
+    result = dict(row["result"] or {})
+    per_partition: dict[str, dict[str, Any]] = dict(result.get("partitions") or {})
+    key = partition_date.isoformat()
+    entry = dict(per_partition.get(key) or {})
+    entry[layer.value] = outcome
+    if then is not None:
+        entry[then.value] = {"status": LayerStatus.RUNNING.value}
+    if extra:
+        entry.update(extra)
+    per_partition[key] = entry
+    result["partitions"] = per_partition
+    layers = aggregate_layers(per_partition, _partition_count(row))
+    result["layers"] = layers
+    now = utcnow()
+    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
+        result=result, layer=(then or layer).value, updated_at=now,
+        records_processed=layers["bronze"]["records"],
+        records_failed=layers["silver"]["records_filtered"],
+        size_bytes=sum(p.get("bronze", {}).get("size_bytes", 0) for p in per_partition.values()),
+    ))
+    _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=layer.value,
+                partition_date=partition_date, lines=logs)
+    if quality_issues:
+        conn.execute(insert(data_quality_metrics), [
+            {"pipeline_id": row["pipeline_id"], "org_id": row["org_id"], "execution_id": execution_id,
+             "layer": layer.value, "metric_type": issue.metric_type, "count": issue.count,
+             "severity": issue.severity, "details": issue.details, "timestamp": now,
+             "partition_date": partition_date}
+            for issue in quality_issues
+        ])
+        for issue in quality_issues:
+            if issue.count > 0 and issue.severity in ("warning", "error"):
+                enqueue_event(conn, EventType.QUALITY_ISSUE_DETECTED, org_id=row["org_id"],
+                              pipeline_id=row["pipeline_id"], execution_id=execution_id, data={
+                                  "layer": layer.value, "partition_date": key,
+                                  "issue": {"metric_type": issue.metric_type, "count": issue.count,
+                                            "severity": issue.severity, "details": issue.details}})
+    if outcome.get("status") in (LayerStatus.COMPLETED.value, LayerStatus.SKIPPED.value):
+        enqueue_event(conn, EventType.LAYER_COMPLETED, org_id=row["org_id"], pipeline_id=row["pipeline_id"],
+                      execution_id=execution_id, data={"layer": layer.value, "partition_date": key,
+                                                       **outcome})
+    if ledger is not None:
+        _upsert_ledger(conn, pipeline_id=row["pipeline_id"], org_id=row["org_id"],
+                       partition_date=partition_date, values=ledger)
 
 
 def unfinished_layer(engine: Engine, execution_id: UUID, partition_date: date) -> Layer:
@@ -274,40 +285,45 @@ def finish_execution(engine: Engine, execution_id: UUID, *, error: str | None = 
                      cancelled: bool = False) -> ClosedExecution:
     """Close the execution: final status, durations, log line and ``execution.completed|failed``."""
     with engine.begin() as conn:
-        row = _lock_execution(conn, execution_id)
-        if ExecutionStatus(row["status"]).is_terminal:
-            return ClosedExecution(row["status"], row["duration_ms"], changed=False)
-        result = dict(row["result"] or {})
-        per_partition = result.get("partitions") or {}
-        failed_dates = sorted(d for d, entry in per_partition.items()
-                              if any(isinstance(v, dict) and v.get("status") == LayerStatus.FAILED.value
-                                     for v in entry.values()))
-        if cancelled:
-            status = ExecutionStatus.CANCELLED
-        elif error or failed_dates:
-            status = ExecutionStatus.FAILED
-        else:
-            status = ExecutionStatus.COMPLETED
-        if status is ExecutionStatus.FAILED and not error:
-            error = "partitions failed: " + ", ".join(failed_dates)
-        now = utcnow()
-        started = row["started_at"] or now
-        duration_ms = int((now - started).total_seconds() * 1000)
-        result["total_duration_ms"] = duration_ms
-        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-            status=status.value, completed_at=now, updated_at=now, duration_ms=duration_ms, error=error,
-            result=result, layer=None if status is ExecutionStatus.COMPLETED else row["layer"],
-        ))
-        level = "info" if status is ExecutionStatus.COMPLETED else "error"
-        message = f"Execution {status.value} in {duration_ms} ms" + (f": {error}" if error else "")
-        _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
-                    lines=[LogLine(level, message)])
-        event = EventType.EXECUTION_COMPLETED if status is ExecutionStatus.COMPLETED else EventType.EXECUTION_FAILED
-        enqueue_event(conn, event, org_id=row["org_id"], pipeline_id=row["pipeline_id"], execution_id=execution_id,
-                      data={"status": status.value, "duration_ms": duration_ms, "error": error,
-                            "layers": result.get("layers"), "records_processed": row["records_processed"],
-                            "records_failed": row["records_failed"]})
-        return ClosedExecution(status.value, duration_ms, changed=True)
+        return _finish(conn, execution_id, error=error, cancelled=cancelled)
+
+
+def _finish(conn: Connection, execution_id: UUID, *, error: str | None = None,
+            cancelled: bool = False) -> ClosedExecution:
+    row = _lock_execution(conn, execution_id)
+    if ExecutionStatus(row["status"]).is_terminal:
+        return ClosedExecution(row["status"], row["duration_ms"], changed=False)
+    result = dict(row["result"] or {})
+    per_partition = result.get("partitions") or {}
+    failed_dates = sorted(d for d, entry in per_partition.items()
+                          if any(isinstance(v, dict) and v.get("status") == LayerStatus.FAILED.value
+                                 for v in entry.values()))
+    if cancelled:
+        status = ExecutionStatus.CANCELLED
+    elif error or failed_dates:
+        status = ExecutionStatus.FAILED
+    else:
+        status = ExecutionStatus.COMPLETED
+    if status is ExecutionStatus.FAILED and not error:
+        error = "partitions failed: " + ", ".join(failed_dates)
+    now = utcnow()
+    started = row["started_at"] or now
+    duration_ms = int((now - started).total_seconds() * 1000)
+    result["total_duration_ms"] = duration_ms
+    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
+        status=status.value, completed_at=now, updated_at=now, duration_ms=duration_ms, error=error,
+        result=result, layer=None if status is ExecutionStatus.COMPLETED else row["layer"],
+    ))
+    level = "info" if status is ExecutionStatus.COMPLETED else "error"
+    message = f"Execution {status.value} in {duration_ms} ms" + (f": {error}" if error else "")
+    _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
+                lines=[LogLine(level, message)])
+    event = EventType.EXECUTION_COMPLETED if status is ExecutionStatus.COMPLETED else EventType.EXECUTION_FAILED
+    enqueue_event(conn, event, org_id=row["org_id"], pipeline_id=row["pipeline_id"], execution_id=execution_id,
+                  data={"status": status.value, "duration_ms": duration_ms, "error": error,
+                        "layers": result.get("layers"), "records_processed": row["records_processed"],
+                        "records_failed": row["records_failed"]})
+    return ClosedExecution(status.value, duration_ms, changed=True)
 
 
 def append_logs(engine: Engine, execution_id: UUID, *, org_id: int, layer: str | None,
@@ -324,12 +340,11 @@ def update_progress(engine: Engine, execution_id: UUID, progress: dict[str, Any]
             progress=progress, updated_at=utcnow()))
 
 
-def budgets_fresh(engine: Engine, pipeline_id: UUID, max_age: timedelta) -> bool:
-    """True when the pipeline's budget segments were refreshed less than ``max_age`` ago."""
+def budgets_refreshed_at(engine: Engine, pipeline_id: UUID) -> datetime | None:
+    """When the pipeline's budget segments were last refreshed (None: never)."""
     with engine.connect() as conn:
-        refreshed = conn.execute(select(func.max(budget_segments.c.updated_at))
-                                 .where(budget_segments.c.pipeline_id == pipeline_id)).scalar()
-    return refreshed is not None and datetime.now(UTC) - refreshed < max_age
+        return conn.execute(select(func.max(budget_segments.c.updated_at))
+                            .where(budget_segments.c.pipeline_id == pipeline_id)).scalar()
 
 
 def partition_history(engine: Engine, pipeline_id: UUID, before: date, days: int = 14) -> tuple[list[int], str | None]:
