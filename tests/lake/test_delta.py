@@ -17,7 +17,9 @@ from deltalake import DeltaTable
 
 from etl_orchestrator.domain.partition import PartitionRef
 from etl_orchestrator.lake import (
+    commit_partition,
     partition_row_count,
+    partition_written,
     read_partition,
     replace_partition,
     scan_partitions,
@@ -60,6 +62,21 @@ def test_replacing_with_no_rows_empties_the_partition(tmp_path: Path) -> None:
     assert write.files_removed == 1
     assert read_partition(table, day(0)) is None
     assert partition_row_count(table, day(0)) == 0
+
+
+def test_without_an_empty_marker_a_partition_that_stays_empty_is_not_committed(tmp_path: Path) -> None:
+    table = str(tmp_path / "t")
+    assert commit_partition(stage_partition_file(table, day(0), rows(0, "x")), mark_empty=False).version == -1
+    assert not (tmp_path / "t" / "_delta_log").exists()  # no table created for nothing
+    replace_partition(table, day(1), rows(2, "kept"))
+    version = DeltaTable(table).version()
+    assert commit_partition(stage_partition_file(table, day(0), rows(0, "x")), mark_empty=False).version == version
+    assert DeltaTable(table).version() == version and not partition_written(table, day(0))
+    # Rows to remove are always committed: a partition emptied is not a partition left alone.
+    replace_partition(table, day(0), rows(3, "x"))
+    write = commit_partition(stage_partition_file(table, day(0), rows(0, "x")), mark_empty=False)
+    assert write.files_removed == 1 and partition_row_count(table, day(0)) == 0
+    assert partition_row_count(table, day(1)) == 2
 
 
 def test_an_uncommitted_staged_file_is_invisible(tmp_path: Path) -> None:

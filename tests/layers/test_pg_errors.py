@@ -1,4 +1,5 @@
-"""PostgreSQL errors leave the layers as the domain's taxonomy: retryable or not, never raw psycopg."""
+"""The layers' PostgreSQL boundary: errors leave as the domain's taxonomy (retryable or not, never raw
+psycopg), and each thread keeps its connection between blocks, replacing one that broke."""
 
 from __future__ import annotations
 
@@ -27,3 +28,27 @@ def test_psycopg_errors_become_domain_errors(raised, expected):
 def test_an_unreachable_database_is_a_retryable_error():
     with pytest.raises(NetworkError), connect("postgresql://nobody@127.0.0.1:9/none", "loading gold"):
         pass
+
+
+def test_a_thread_keeps_its_connection_and_replaces_one_that_broke(database_url):
+    def backend() -> int:
+        with connect(database_url, "asking the backend") as connection:
+            return connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+    first = backend()
+    assert backend() == first  # the same connection, not a new backend per block
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+    with pytest.raises(GoldDatabaseError):  # the block that finds it dead fails, retryably
+        backend()
+    assert backend() != first  # and the next block has a new one
+
+
+def test_a_block_that_raises_is_rolled_back_and_the_connection_stays_usable(database_url):
+    with connect(database_url, "creating") as connection:  # a temporary table: this connection's own
+        connection.execute("CREATE TEMP TABLE IF NOT EXISTS layer_probe (a int)")
+    with pytest.raises(DataError), connect(database_url, "writing") as connection:
+        connection.execute("INSERT INTO layer_probe VALUES (1)")
+        connection.execute("SELECT 1/0")
+    with connect(database_url, "reading") as connection:
+        assert connection.execute("SELECT count(*) FROM layer_probe").fetchone()[0] == 0

@@ -16,6 +16,7 @@ request and download, so connectors never see an httpx exception.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import ssl
@@ -242,13 +243,23 @@ class HttpSource:
                     landing.restart()  # the server ignored Range and sends the whole file
                 expected = _expected_size(response, landing.offset)
                 reported = landing.size
-                # Write what arrives as it arrives (no re-chunking), so a cut connection keeps every
-                # byte received for the resume; report progress about once per chunk_bytes.
-                async for data in response.aiter_raw():
-                    landing.write(data)
-                    if on_progress is not None and landing.size - reported >= self.chunk_bytes:
-                        reported = landing.size
-                        on_progress(reported)
+                # Received bytes are written in batches of about chunk_bytes on a thread: a write
+                # that waits for the disk (writeback under a backfill's load) must not stall the
+                # worker's event loop. Whatever arrived is still written if the connection is cut,
+                # so the resume keeps every byte received; progress is reported once per batch.
+                pending = bytearray()
+                try:
+                    async for data in response.aiter_raw():
+                        pending += data
+                        if len(pending) >= self.chunk_bytes:
+                            batch, pending = bytes(pending), bytearray()
+                            await asyncio.to_thread(landing.write, batch)
+                            if on_progress is not None:
+                                reported = landing.size
+                                on_progress(reported)
+                finally:
+                    if pending:
+                        landing.write(bytes(pending))
         if on_progress is not None and landing.size != reported:
             on_progress(landing.size)
         return expected
