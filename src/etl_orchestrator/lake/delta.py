@@ -12,7 +12,8 @@ Why not ``write_deltalake(mode="overwrite", predicate=…)``: its writer is 3–
 on our string-heavy rows. Committing our own files needs care with concurrency, handled here:
 
 - Threads of one process serialise their commits on a per-table lock (a commit takes ~20 ms), so
-  four partitions of a backfill never conflict with each other.
+  four partitions of a backfill never conflict with each other. The same lock guards the one
+  handle per table the process keeps (see ``_load``).
 - Writers in other processes may still commit in between: delta-rs then raises ``CommitFailedError``
   and we re-read the snapshot, recompute the files to remove and commit again (the data file is
   already written, so a retry is cheap).
@@ -68,7 +69,8 @@ COMMIT_ATTEMPTS = 40
 PARQUET_COMPRESSION = "lz4"  # 25–35% faster to write than zstd here; files are rewritten per day anyway
 
 _locks_guard = threading.Lock()
-_table_locks: dict[str, threading.Lock] = {}
+_table_locks: dict[str, threading.RLock] = {}
+_tables: dict[str, DeltaTable] = {}  # one handle per table, used under the table's lock
 
 
 @dataclass(frozen=True)
@@ -175,9 +177,10 @@ def _partition_dir(partition: PartitionRef) -> str:
     return "/".join(f"{key}={value}" for key, value in partition_values(partition).items())
 
 
-def _table_lock(table_uri: str) -> threading.Lock:
+def _table_lock(table_uri: str) -> threading.RLock:
+    """The lock every use of the table's handle holds (re-entrant: a commit loads under it)."""
     with _locks_guard:
-        return _table_locks.setdefault(table_uri, threading.Lock())
+        return _table_locks.setdefault(table_uri, threading.RLock())
 
 
 def table_exists(table_uri: str) -> bool:
@@ -185,17 +188,17 @@ def table_exists(table_uri: str) -> bool:
         return DeltaTable.is_deltatable(table_uri)
 
 
-_handles = threading.local()
-
-
 def _load(table_uri: str) -> DeltaTable | None:
-    """The table at its latest version, None if it does not exist yet.
+    """The table at its latest version, None if it does not exist yet. The caller holds ``_table_lock``.
 
-    Opening a table replays its log from the last checkpoint (milliseconds per commit); each thread
-    keeps its handles and catches up with ``update_incremental`` instead, which reads only the
-    commits made since. Handles are per thread because a handle is not documented as thread-safe.
+    Opening a table replays its log from the last checkpoint (milliseconds per commit); the process
+    keeps one handle per table and catches up with ``update_incremental`` instead. A catch-up after
+    a commit rebuilds the snapshot (~4 ms at a few hundred partitions), so one shared handle pays
+    it once per commit where a handle per thread paid it in every thread that read the table next
+    (Silver reading Bronze, Gold reading Silver). A handle is not documented as thread-safe: the
+    table's lock serialises every use of it; reading the rows themselves happens outside the lock.
     """
-    cache: dict[str, DeltaTable] = _handles.__dict__.setdefault("tables", {})
+    cache = _tables
     table = cache.get(table_uri)
     if table is not None:
         try:
@@ -344,7 +347,7 @@ def _with_partition(scan: pl.LazyFrame, org_id: int, pipeline_id: str, day: date
 
 def scan_partition(table_uri: str, partition: PartitionRef) -> pl.LazyFrame | None:
     """The partition's rows as a LazyFrame (with partition columns); None if table or partition is empty."""
-    with _delta_errors(table_uri, partition):
+    with _table_lock(table_uri), _delta_errors(table_uri, partition):
         table = _load(table_uri)
         if table is None:
             return None
@@ -363,7 +366,7 @@ def iter_partition(table_uri: str, partition: PartitionRef, *, batch_rows: int =
     Reads the Parquet files batch by batch with pyarrow: Polars' ``collect_batches`` may run ahead of
     its consumer and buffer a large partition.
     """
-    with _delta_errors(table_uri, partition):
+    with _table_lock(table_uri), _delta_errors(table_uri, partition):
         table = _load(table_uri)
         files = [] if table is None else _files_frame(table).filter(_partition_filter(partition))["path"].to_list()
     data_columns = None if columns is None else [name for name in columns if name not in PARTITION_COLUMNS]
@@ -387,14 +390,14 @@ def read_partition(table_uri: str, partition: PartitionRef, columns: list[str] |
 
 def partition_written(table_uri: str, partition: PartitionRef) -> bool:
     """Whether the partition was ever written (even with no rows), from the Delta txn action of its key."""
-    with _delta_errors(table_uri, partition):
+    with _table_lock(table_uri), _delta_errors(table_uri, partition):
         table = _load(table_uri)
         return table is not None and table.transaction_version(f"etl:{partition.key}") is not None
 
 
 def partition_row_count(table_uri: str, partition: PartitionRef) -> int:
     """Rows in the partition, from the Delta log's file statistics (no data read)."""
-    with _delta_errors(table_uri, partition):
+    with _table_lock(table_uri), _delta_errors(table_uri, partition):
         table = _load(table_uri)
         if table is None:
             return 0
@@ -408,7 +411,7 @@ def partition_row_count(table_uri: str, partition: PartitionRef) -> int:
 def scan_partitions(table_uri: str, *, org_id: int, pipeline_id: UUID | str | None = None,
                     date_from: date | None = None, date_to: date | None = None) -> pl.LazyFrame | None:
     """Rows of every partition of an organization (optionally one pipeline, a date range), with partition columns."""
-    with _delta_errors(table_uri):
+    with _table_lock(table_uri), _delta_errors(table_uri):
         table = _load(table_uri)
         if table is None:
             return None
@@ -434,7 +437,7 @@ def vacuum_table(table_uri: str, *, retention_hours: int = 24) -> list[str]:
 
     Safe while other writers run: only files unreferenced for ``retention_hours`` are deleted.
     """
-    with _delta_errors(table_uri):
+    with _table_lock(table_uri), _delta_errors(table_uri):
         table = _load(table_uri)
         if table is None:
             return []
