@@ -37,11 +37,10 @@ import polars as pl
 import psycopg
 
 from etl_orchestrator.domain.budgets import InsertionOrder
-from etl_orchestrator.domain.errors import EtlError
 from etl_orchestrator.domain.partition import PartitionRef
 from etl_orchestrator.lake import Lake, LakeLike, iter_partition
 from etl_orchestrator.layers import pacing
-from etl_orchestrator.layers.pg import GoldDatabaseError, connect
+from etl_orchestrator.layers.pg import connect
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_rows
 
 logger = logging.getLogger(__name__)
@@ -261,12 +260,14 @@ class _BrinSummariser:
 
 def summarise_new_ranges(conninfo: str) -> None:
     """Summarise the unsummarised BRIN ranges of ``gold.campaign_daily`` now; failures are logged, not raised."""
+    # A connection of its own, closed at once: the summariser's thread ends when its queue is empty,
+    # so a per-thread connection (``connect``) would be left for the garbage collector.
     try:
-        with connect(conninfo, "summarising gold.campaign_daily", autocommit=True) as connection:
+        with psycopg.connect(conninfo, connect_timeout=10, autocommit=True) as connection:
             connection.execute("SELECT brin_summarize_new_values(%s::regclass)", (BRIN_INDEX,))
-    except (GoldDatabaseError, OSError) as exc:  # the server went away or is shutting down
+    except (psycopg.OperationalError, OSError) as exc:  # the server went away or is shutting down
         logger.info("did not summarise %s (autovacuum will): %s", BRIN_INDEX, exc)
-    except EtlError as exc:
+    except psycopg.Error as exc:
         logger.warning("could not summarise %s (autovacuum will): %s", BRIN_INDEX, exc)
 
 

@@ -36,26 +36,40 @@ _threads = threading.local()
 
 
 @contextlib.contextmanager
-def connect(conninfo: str, what: str, *, autocommit: bool = False, **context: object) -> Iterator[psycopg.Connection]:
+def connect(conninfo: str, what: str, **context: object) -> Iterator[psycopg.Connection]:
     """This thread's connection to ``conninfo``: committed when the block ends, rolled back if it raises.
 
     The connection stays open for the thread's next block. Layers run on a fixed pool of threads,
     so that is a bounded number of connections, and it saves what a new one costs per Gold load
     (a forked backend and a cold catalog cache: several ms, three or four times per partition).
-    A connection that broke is dropped and the next block opens a new one.
+    A kept connection is pinged first (one empty round trip): one the server closed meanwhile (a
+    restart, an idle timeout) is replaced before the block, not discovered by its first statement.
     """
     with translated(what, **context):
         connections: dict[str, psycopg.Connection] = _threads.__dict__.setdefault("connections", {})
         connection = connections.get(conninfo)
-        if connection is None or connection.closed:
+        if connection is not None and not _alive(connection):
+            connections.pop(conninfo, None)
+            connection = None
+        if connection is None:
             connection = connections[conninfo] = psycopg.connect(conninfo, connect_timeout=10)
-        connection.autocommit = autocommit
         try:
             yield connection
         except BaseException:
             _settle(connections, conninfo, connection, commit=False)
             raise
         _settle(connections, conninfo, connection, commit=True)
+
+
+def _alive(connection: psycopg.Connection) -> bool:
+    if connection.closed or connection.broken:
+        return False
+    try:
+        connection.execute("")
+    except psycopg.Error:
+        connection.close()
+        return False
+    return True
 
 
 def _settle(connections: dict[str, psycopg.Connection], conninfo: str, connection: psycopg.Connection, *,
@@ -67,7 +81,6 @@ def _settle(connections: dict[str, psycopg.Connection], conninfo: str, connectio
                 connection.commit()
             else:
                 connection.rollback()
-            connection.autocommit = False
             return
     except psycopg.OperationalError:
         if commit:
