@@ -104,13 +104,13 @@ class IngestionActivities(ActivityBase):
     async def request_report(self, params: RequestReportInput) -> ReportRef:
         return await self.request(params.execution_id, params.partition)
 
-    async def pipeline(self, partition: PartitionRef) -> store.PipelineRecord:
+    async def load_pipeline(self, partition: PartitionRef) -> store.PipelineRecord:
         return await self.offload(store.load_pipeline, self.engine, partition.pipeline_id)
 
     async def request(self, execution_id: UUID, partition: PartitionRef,
                       pipeline: store.PipelineRecord | None = None) -> ReportRef:
         """Mark Bronze running and ask the source for the partition's report (resumable, see ``advance``)."""
-        pipeline = pipeline or await self.pipeline(partition)
+        pipeline = pipeline or await self.load_pipeline(partition)
         label = SOURCE_LABELS.get(pipeline.source_kind, pipeline.source_kind)
         await self.offload(
             store.record_layer, self.engine, execution_id, partition_date=partition.date,
@@ -131,7 +131,7 @@ class IngestionActivities(ActivityBase):
     @activity.defn(name="check_report")
     @classified(retry_settings)
     async def check_report(self, params: CheckReportInput) -> ReportRef:
-        pipeline = await self.pipeline(params.partition)
+        pipeline = await self.load_pipeline(params.partition)
         connector = build_connector(pipeline.source_kind, pipeline.source_config)
         try:
             handle = await connector.report_status(_to_handle(params.report))
@@ -151,7 +151,7 @@ class IngestionActivities(ActivityBase):
                      pipeline: store.PipelineRecord | None = None) -> BronzeOutcome:
         """Download a ready report (resuming a partial download) and land it in Bronze."""
         started = time.monotonic()
-        pipeline = pipeline or await self.pipeline(partition)
+        pipeline = pipeline or await self.load_pipeline(partition)
         landing = self.landing_path(partition, execution_id)
         landing.parent.mkdir(parents=True, exist_ok=True)
         state = current_state()

@@ -61,7 +61,7 @@ class PartitionActivities(ActivityBase):
                                                        workflow_id=info.workflow_id, run_id=info.workflow_run_id))
             if not opened:
                 return PartitionRun(skipped=True)
-        pipeline = await self.ingestion.pipeline(params.partition)
+        pipeline = await self.ingestion.load_pipeline(params.partition)
         bronze = params.bronze or _restored(BronzeOutcome, state.checkpoint, "bronze")
         if params.mode == "full" and bronze is None:
             report = await self.ingestion.request(params.execution_id, params.partition, pipeline)
