@@ -55,7 +55,7 @@ class PartitionActivities(ActivityBase):
     @classified(retry_settings)
     async def run_partition(self, params: PartitionInput) -> PartitionRun:
         state = current_state()
-        if params.sole:
+        if params.sole and params.bronze is None:  # with Bronze given, the first call opened it
             info = activity.info()
             opened = await self.layers.open(BeginInput(execution_id=params.execution_id,
                                                        workflow_id=info.workflow_id, run_id=info.workflow_run_id))

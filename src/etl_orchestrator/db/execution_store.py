@@ -196,7 +196,7 @@ def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, la
     with engine.begin() as conn:
         _record_layer(conn, execution_id, partition_date=partition_date, layer=layer, outcome=outcome, logs=logs,
                       quality_issues=quality_issues, extra=extra, ledger=ledger, then=then)
-        return _finish(conn, execution_id) if close else None
+        return close_execution(conn, execution_id) if close else None
 
 
 def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date, layer: Layer,
@@ -285,11 +285,12 @@ def finish_execution(engine: Engine, execution_id: UUID, *, error: str | None = 
                      cancelled: bool = False) -> ClosedExecution:
     """Close the execution: final status, durations, log line and ``execution.completed|failed``."""
     with engine.begin() as conn:
-        return _finish(conn, execution_id, error=error, cancelled=cancelled)
+        return close_execution(conn, execution_id, error=error, cancelled=cancelled)
 
 
-def _finish(conn: Connection, execution_id: UUID, *, error: str | None = None,
-            cancelled: bool = False) -> ClosedExecution:
+def close_execution(conn: Connection, execution_id: UUID, *, error: str | None = None,
+                    cancelled: bool = False) -> ClosedExecution:
+    """``finish_execution`` inside the caller's transaction."""
     row = _lock_execution(conn, execution_id)
     if ExecutionStatus(row["status"]).is_terminal:
         return ClosedExecution(row["status"], row["duration_ms"], changed=False)

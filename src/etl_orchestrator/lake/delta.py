@@ -198,19 +198,18 @@ def _load(table_uri: str) -> DeltaTable | None:
     (Silver reading Bronze, Gold reading Silver). A handle is not documented as thread-safe: the
     table's lock serialises every use of it; reading the rows themselves happens outside the lock.
     """
-    cache = _tables
-    table = cache.get(table_uri)
+    table = _tables.get(table_uri)
     if table is not None:
         try:
             table.update_incremental()
             return table
         except DeltaError:
-            cache.pop(table_uri, None)  # e.g. the table was deleted and re-created: open it afresh
+            _tables.pop(table_uri, None)  # e.g. the table was deleted and re-created: open it afresh
     try:
         table = DeltaTable(table_uri)
     except TableNotFoundError:
         return None
-    cache[table_uri] = table
+    _tables[table_uri] = table
     return table
 
 

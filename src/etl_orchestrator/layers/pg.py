@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
 
 from etl_orchestrator.domain.errors import DataError, NetworkError, SourceTimeoutError
 
@@ -65,7 +66,7 @@ def _alive(connection: psycopg.Connection) -> bool:
     if connection.closed or connection.broken:
         return False
     try:
-        connection.execute("")
+        ConnectionPool.check_connection(connection)  # an empty query outside any transaction
     except psycopg.Error:
         connection.close()
         return False
@@ -76,14 +77,12 @@ def _settle(connections: dict[str, psycopg.Connection], conninfo: str, connectio
             commit: bool) -> None:
     """End the block's transaction; forget the connection if it is broken (or breaks now)."""
     try:
-        if not connection.broken:
-            if commit:
-                connection.commit()
-            else:
-                connection.rollback()
-            return
-    except psycopg.OperationalError:
         if commit:
+            connection.commit()
+        else:
+            connection.rollback()
+    except psycopg.OperationalError:
+        if commit:  # the block's work may be lost: the caller must know (a retryable error)
             raise
     finally:
         if connection.broken or connection.closed:

@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from etl_orchestrator.activities.contracts import ETLInput, RunOptions
 from etl_orchestrator.config import Settings
-from etl_orchestrator.db.execution_store import LIVE_STATUSES, aggregate_layers, finish_execution
+from etl_orchestrator.db.execution_store import LIVE_STATUSES, aggregate_layers, close_execution
 from etl_orchestrator.db.models import etl_executions, execution_logs, pipelines
 from etl_orchestrator.domain.enums import ExecutionStatus, Layer, LayerStatus
 from etl_orchestrator.domain.errors import ConflictError, NetworkError, NotFoundError, ValidationFailed
@@ -362,9 +362,8 @@ async def cancel_execution(ctx: ServiceContext, principal: Principal, execution_
             workflow_gone = True
     status = row["status"]
     if workflow_gone or status == ExecutionStatus.SCHEDULED.value:
-        async with ctx.engine.connect() as conn:
-            closed = await conn.run_sync(
-                lambda sync_conn: finish_execution(sync_conn.engine, execution_id, cancelled=True))
+        async with ctx.engine.begin() as conn:
+            closed = await conn.run_sync(lambda sync_conn: close_execution(sync_conn, execution_id, cancelled=True))
         status = closed.status
     return {"execution_id": str(execution_id), "status": status, "cancel_requested": True}
 

@@ -46,7 +46,7 @@ from temporalio.service import RPCError
 
 from etl_orchestrator.activities.contracts import ETLInput
 from etl_orchestrator.activities.orchestration_contracts import etl_search_attributes
-from etl_orchestrator.db.execution_store import finish_execution
+from etl_orchestrator.db.execution_store import close_execution
 from etl_orchestrator.domain.enums import ExecutionStatus
 
 log = structlog.get_logger(__name__)
@@ -253,7 +253,7 @@ class WorkflowStarter:
     async def _fail(conn: AsyncConnection, row: _Claimed, error: Exception) -> None:
         log.error("workflow start impossible; execution failed", execution_id=str(row.execution_id), error=str(error))
         message = f"the workflow could not be started: {error}"
-        await conn.run_sync(lambda sync_conn: finish_execution(sync_conn.engine, row.execution_id, error=message))
+        await conn.run_sync(lambda sync_conn: close_execution(sync_conn, row.execution_id, error=message))
 
 
 async def cancel_pending_start(engine: AsyncEngine, execution_id: UUID) -> bool:
@@ -263,7 +263,6 @@ async def cancel_pending_start(engine: AsyncEngine, execution_id: UUID) -> bool:
         # Waits while a starter holds the row: after its commit the row is gone and the workflow runs.
         if (await conn.execute(LOCK_PENDING, {"execution_id": execution_id})).first() is None:
             return False
-        await conn.run_sync(
-            lambda sync_conn: finish_execution(sync_conn.engine, execution_id, cancelled=True))
+        await conn.run_sync(lambda sync_conn: close_execution(sync_conn, execution_id, cancelled=True))
         await conn.execute(DELETE_ONE, {"execution_id": execution_id})
     return True
