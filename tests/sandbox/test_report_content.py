@@ -19,7 +19,7 @@ from etl_orchestrator.sandbox.generator import (
     write_report,
 )
 from etl_orchestrator.sandbox.hierarchy import build_hierarchy
-from etl_orchestrator.sandbox.numbers import grouped, money, money_text, percent
+from etl_orchestrator.sandbox.numbers import fits_tables, grouped, money, money_text, percent
 from tests.sandbox.reading import Dv360File, number, read_dv360
 
 TODAY = date(2026, 1, 20)
@@ -196,6 +196,20 @@ def test_table_and_general_formatting_agree(values: list[int]) -> None:
         assert fast.equals(slow)
     texts = frame.select(grouped(pl.col("count"), fast=False)).to_series().to_list()
     assert texts == [f'"{value:,}"' if abs(value) >= 1000 else str(value) for value in values]
+
+
+@pytest.mark.parametrize(
+    ("counts", "micros", "fits"),
+    [
+        ([5, 999_999], [67_213_466, 999_999_999_999], True),  # every amount ≥ 1 unit still fits: bounded in units
+        ([5], [-1], False),  # a refund needs the sign
+        ([1_000_000], [0], False),
+        ([5], [1_000_000_000_000], False),  # a million units
+    ],
+)
+def test_which_chunks_the_lookup_tables_can_render(counts: list[int], micros: list[int], fits: bool) -> None:
+    frame = pl.DataFrame({"count": counts, "micros": micros})
+    assert fits_tables(frame, ["count"], ["micros"]) is fits
 
 
 def test_ctr_rounds_half_up_to_two_decimals() -> None:

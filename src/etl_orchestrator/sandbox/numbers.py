@@ -84,9 +84,11 @@ def fits_tables(frame: pl.DataFrame, integer_columns: list[str], micros_columns:
     """True when every value can be rendered by table lookup (non-negative and below one million units)."""
     if frame.is_empty():
         return True
+    # Micros are bounded in units (floor division keeps a negative amount negative).
     bounds = frame.select(
-        *[pl.col(name).min().alias(f"{name}_min") for name in integer_columns + micros_columns],
+        *[pl.col(name).min().alias(f"{name}_min") for name in integer_columns],
         *[pl.col(name).max().alias(f"{name}_max") for name in integer_columns],
+        *[(pl.col(name) // MICROS).min().alias(f"{name}_min") for name in micros_columns],
         *[(pl.col(name) // MICROS).max().alias(f"{name}_max") for name in micros_columns],
     ).row(0, named=True)
     return all(value is None or 0 <= value < TABLE_SIZE for value in bounds.values())
