@@ -26,6 +26,7 @@ from etl_orchestrator.lake import (
     stage_partition_file,
     vacuum_table,
 )
+from etl_orchestrator.lake import delta
 from etl_orchestrator.lake.errors import LakeSchemaError
 
 PIPELINE = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
@@ -134,6 +135,32 @@ def test_processes_racing_on_one_empty_partition_leave_one_copy(tmp_path: Path) 
     partition = PartitionRef(org_id=1, pipeline_id=uuid.UUID(int=170), date=date(2025, 6, 1))
     frame = read_partition(table, partition)
     assert frame is not None and frame.height == 4 and frame["tag"].n_unique() == 1
+
+
+def test_the_files_a_process_keeps_after_its_own_commits_match_the_log(tmp_path: Path) -> None:
+    """Our commits are applied to the process's list of live files in place; the log must agree."""
+    table = str(tmp_path / "t")
+    for round_ in range(3):
+        for offset in range(4):
+            replace_partition(table, day(offset), rows(offset + round_, f"r{round_}"))  # round 0 empties day 0
+    replace_partition(table, day(9), rows(2, "new"))
+    kept = delta._snapshots[table].live_files().sort("path")
+    assert kept.equals(delta._files_frame(DeltaTable(table)).sort("path"))
+    assert sorted(kept["num_records"].to_list()) == [2, 2, 3, 4, 5]
+    assert partition_row_count(table, day(3)) == 5 and partition_row_count(table, day(0)) == 2
+
+
+def test_another_process_commit_is_seen_once_our_own_commit_is_a_moment_old(tmp_path: Path) -> None:
+    table = str(tmp_path / "t")
+    partition = PartitionRef(org_id=1, pipeline_id=uuid.UUID(int=170), date=date(2025, 6, 1))
+    replace_partition(table, partition, rows(2, "ours"))
+    subprocess.run([sys.executable, "-c", _WRITER, table, "theirs"], check=True, timeout=120)
+    time.sleep(delta.OWN_COMMIT_FRESH_S)
+    frame = read_partition(table, partition)
+    assert frame is not None and frame["tag"].to_list() == ["theirs-7"] * 4
+    # Our next commit replaces their file, not the one we knew of.
+    write = replace_partition(table, partition, rows(1, "ours again"))
+    assert write.files_removed == 1 and len(DeltaTable(table).file_uris()) == 1
 
 
 def test_a_new_column_extends_the_schema_and_old_partitions_read_it_as_null(tmp_path: Path) -> None:

@@ -20,7 +20,16 @@ on our string-heavy rows. Committing our own files needs care with concurrency, 
 - Each commit carries a Delta ``txn`` action whose app id is the partition key. Two writers of the
   SAME partition therefore always conflict (one retries and replaces the other's file), even when
   the partition was empty and neither had anything to remove — so a zombie retry can never leave
-  two copies.
+  two copies. Its version is the commit's wall-clock time in microseconds: Delta leaves the
+  numbering to the application, and reading the previous one costs a scan of the log.
+
+Asking the log what changed (``update_incremental``) and listing the live files (``get_add_actions``)
+cost milliseconds each, and a partition used to pay for both six times on its way to Gold. So the
+process keeps, per table, one handle and the live files it shows (``_Snapshot``): the files are
+listed again only when the handle moved past a version this process knows, a commit of ours is
+applied to them in place, and for ``OWN_COMMIT_FRESH_S`` after a commit of ours the log is not asked
+again (Silver reading the Bronze it just committed). A read in that window may miss another process's
+commit made during it — as if the read had come a moment earlier; any other read asks the log first.
 
 delta-rs writes a checkpoint every ``delta.checkpointInterval`` commits, so loading the table (and
 so every later commit) stays fast however many partitions the table has.
@@ -66,11 +75,12 @@ TABLE_CONFIGURATION: dict[str, str | None] = {
     "delta.deletedFileRetentionDuration": "interval 1 days",
 }
 COMMIT_ATTEMPTS = 40
+OWN_COMMIT_FRESH_S = 0.05  # after our commit, how long reads trust the handle without asking the log
 PARQUET_COMPRESSION = "lz4"  # 25–35% faster to write than zstd here; files are rewritten per day anyway
 
 _locks_guard = threading.Lock()
 _table_locks: dict[str, threading.RLock] = {}
-_tables: dict[str, DeltaTable] = {}  # one handle per table, used under the table's lock
+_snapshots: dict[str, _Snapshot] = {}  # one per table, used under the table's lock
 
 
 @dataclass(frozen=True)
@@ -188,29 +198,64 @@ def table_exists(table_uri: str) -> bool:
         return DeltaTable.is_deltatable(table_uri)
 
 
-def _load(table_uri: str) -> DeltaTable | None:
-    """The table at its latest version, None if it does not exist yet. The caller holds ``_table_lock``.
+@dataclass
+class _Snapshot:
+    """A table's handle and its live files (``_files_frame``) at the handle's version, as this process knows them."""
 
-    Opening a table replays its log from the last checkpoint (milliseconds per commit); the process
-    keeps one handle per table and catches up with ``update_incremental`` instead. A catch-up after
-    a commit rebuilds the snapshot (~4 ms at a few hundred partitions), so one shared handle pays
-    it once per commit where a handle per thread paid it in every thread that read the table next
-    (Silver reading Bronze, Gold reading Silver). A handle is not documented as thread-safe: the
-    table's lock serialises every use of it; reading the rows themselves happens outside the lock.
+    table: DeltaTable
+    files: pl.DataFrame | None = None  # listed on first use after the handle moved
+    fresh_until: float = 0.0  # monotonic time until which reads need not ask the log (see the module docstring)
+
+    def live_files(self) -> pl.DataFrame:
+        if self.files is None:
+            self.files = _files_frame(self.table)
+        return self.files
+
+    def committed(self, version_before: int, partition: PartitionRef, added: StagedFile) -> None:
+        """Bring the handle past our commit; the files follow in place if nobody else committed in between."""
+        self.table.update_incremental()
+        if self.files is not None and self.table.version() == version_before + 1:
+            kept = self.files.filter(~_partition_filter(partition))
+            if added.relative_path is not None:
+                row = pl.DataFrame({"path": [added.relative_path], "size_bytes": [added.size_bytes],
+                                    "num_records": [added.rows], "org_id": [partition.org_id],
+                                    "pipeline_id": [str(partition.pipeline_id)], "date": [partition.date]},
+                                   schema=self.files.schema)
+                kept = pl.concat([kept, row])
+            self.files = kept
+        else:
+            self.files = None
+        self.fresh_until = time.monotonic() + OWN_COMMIT_FRESH_S
+
+
+def _load(table_uri: str) -> _Snapshot | None:
+    """The table's snapshot, caught up with the log; None if the table does not exist yet.
+
+    The caller holds ``_table_lock``. Opening a table replays its log from the last checkpoint
+    (milliseconds per commit), so the process keeps one handle per table and catches up with
+    ``update_incremental`` instead — except just after a commit of ours (``fresh_until``). A handle
+    is not documented as thread-safe: the table's lock serialises every use of it; reading the rows
+    themselves happens outside the lock.
     """
-    table = _tables.get(table_uri)
-    if table is not None:
+    snapshot = _snapshots.get(table_uri)
+    if snapshot is not None:
+        if time.monotonic() < snapshot.fresh_until:
+            return snapshot
+        version = snapshot.table.version()
         try:
-            table.update_incremental()
-            return table
+            snapshot.table.update_incremental()
         except DeltaError:
-            _tables.pop(table_uri, None)  # e.g. the table was deleted and re-created: open it afresh
+            _snapshots.pop(table_uri, None)  # e.g. the table was deleted and re-created: open it afresh
+        else:
+            if snapshot.table.version() != version:
+                snapshot.files = None
+            return snapshot
     try:
         table = DeltaTable(table_uri)
     except TableNotFoundError:
         return None
-    _tables[table_uri] = table
-    return table
+    snapshot = _snapshots[table_uri] = _Snapshot(table)
+    return snapshot
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -262,11 +307,12 @@ def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None =
     try:
         for attempt in range(COMMIT_ATTEMPTS):
             with _table_lock(table_uri), _delta_errors(table_uri, partition):
-                table = _load(table_uri)
-                if table is None and staged.relative_path is None and not mark_empty:
+                snapshot = _load(table_uri)
+                if snapshot is None and staged.relative_path is None and not mark_empty:
                     return PartitionWrite(table_uri, 0, -1, 0)
-                table = table or _create(table_uri, staged.schema)
-                current = _files_frame(table).filter(_partition_filter(partition))
+                snapshot = snapshot or _create(table_uri, staged.schema)
+                table = snapshot.table
+                current = snapshot.live_files().filter(_partition_filter(partition))
                 if current.is_empty() and staged.relative_path is None and not mark_empty:
                     return PartitionWrite(table_uri, 0, table.version(), 0)
                 removes = [RemoveAction(path=path, size=size, partition_values=partition_values(partition),
@@ -278,19 +324,21 @@ def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None =
                     stats=f'{{"numRecords":{staged.rows}}}')]
                 # Even with nothing to add or remove we commit: the txn action records that the
                 # partition was written (an empty day is not a missing day, see partition_written).
-                transaction = Transaction(app_id, (table.transaction_version(app_id) or 0) + 1)
+                transaction = Transaction(app_id, time.time_ns() // 1000)
                 properties = CommitProperties(
                     custom_metadata={"partition": partition.key, **(metadata or {})},
                     max_commit_retries=5, app_transactions=[transaction])
+                version = table.version()
                 try:
                     table.create_write_transaction(
                         [*removes, *adds], mode="append", schema=_merged_schema(table, staged.schema, table_uri),
                         partition_by=list(PARTITION_COLUMNS), commit_properties=properties)
                 except CommitFailedError:
+                    snapshot.fresh_until = 0.0  # the next attempt must see the commit that won
                     if attempt == COMMIT_ATTEMPTS - 1:
                         raise
                 else:
-                    table.update_incremental()  # the handle still shows the version it read
+                    snapshot.committed(version, partition, staged)
                     return PartitionWrite(table_uri, staged.rows, table.version(), len(removes))
             # Another process committed in between: back off (with jitter, so writers spread out).
             time.sleep(random.uniform(0.0, min(0.5, 0.01 * 2 ** attempt)))
@@ -306,17 +354,19 @@ def replace_partition(table_uri: str, partition: PartitionRef, data: pl.DataFram
     return commit_partition(stage_partition_file(table_uri, partition, data), metadata=metadata)
 
 
-def _create(table_uri: str, schema: pl.Schema) -> DeltaTable:
+def _create(table_uri: str, schema: pl.Schema) -> _Snapshot:
     Path(table_uri).mkdir(parents=True, exist_ok=True)
     try:
-        return DeltaTable.create(table_uri, Schema(_delta_fields(schema)), partition_by=list(PARTITION_COLUMNS),
-                                 mode="ignore", configuration=TABLE_CONFIGURATION)
+        table = DeltaTable.create(table_uri, Schema(_delta_fields(schema)), partition_by=list(PARTITION_COLUMNS),
+                                  mode="ignore", configuration=TABLE_CONFIGURATION)
     except DeltaError:
         # Another process created it between our check and our create: use theirs.
-        table = _load(table_uri)
-        if table is None:
+        snapshot = _load(table_uri)
+        if snapshot is None:
             raise
-        return table
+        return snapshot
+    snapshot = _snapshots[table_uri] = _Snapshot(table)
+    return snapshot
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -347,10 +397,10 @@ def _with_partition(scan: pl.LazyFrame, org_id: int, pipeline_id: str, day: date
 def scan_partition(table_uri: str, partition: PartitionRef) -> pl.LazyFrame | None:
     """The partition's rows as a LazyFrame (with partition columns); None if table or partition is empty."""
     with _table_lock(table_uri), _delta_errors(table_uri, partition):
-        table = _load(table_uri)
-        if table is None:
+        snapshot = _load(table_uri)
+        if snapshot is None:
             return None
-        files = _files_frame(table).filter(_partition_filter(partition))
+        files = snapshot.live_files().filter(_partition_filter(partition))
     if files.is_empty():
         return None
     paths = [str(Path(table_uri) / path) for path in files["path"]]
@@ -366,8 +416,8 @@ def iter_partition(table_uri: str, partition: PartitionRef, *, batch_rows: int =
     its consumer and buffer a large partition.
     """
     with _table_lock(table_uri), _delta_errors(table_uri, partition):
-        table = _load(table_uri)
-        files = [] if table is None else _files_frame(table).filter(_partition_filter(partition))["path"].to_list()
+        snapshot = _load(table_uri)
+        files = [] if snapshot is None else snapshot.live_files().filter(_partition_filter(partition))["path"].to_list()
     data_columns = None if columns is None else [name for name in columns if name not in PARTITION_COLUMNS]
     for path in files:
         parquet = pq.ParquetFile(Path(table_uri) / path)
@@ -390,17 +440,17 @@ def read_partition(table_uri: str, partition: PartitionRef, columns: list[str] |
 def partition_written(table_uri: str, partition: PartitionRef) -> bool:
     """Whether the partition was ever written (even with no rows), from the Delta txn action of its key."""
     with _table_lock(table_uri), _delta_errors(table_uri, partition):
-        table = _load(table_uri)
-        return table is not None and table.transaction_version(f"etl:{partition.key}") is not None
+        snapshot = _load(table_uri)
+        return snapshot is not None and snapshot.table.transaction_version(f"etl:{partition.key}") is not None
 
 
 def partition_row_count(table_uri: str, partition: PartitionRef) -> int:
     """Rows in the partition, from the Delta log's file statistics (no data read)."""
     with _table_lock(table_uri), _delta_errors(table_uri, partition):
-        table = _load(table_uri)
-        if table is None:
+        snapshot = _load(table_uri)
+        if snapshot is None:
             return 0
-        files = _files_frame(table).filter(_partition_filter(partition))
+        files = snapshot.live_files().filter(_partition_filter(partition))
     counts = files["num_records"]
     if counts.null_count():
         return sum(pq.read_metadata(Path(table_uri) / path).num_rows for path in files["path"])
@@ -411,10 +461,10 @@ def scan_partitions(table_uri: str, *, org_id: int, pipeline_id: UUID | str | No
                     date_from: date | None = None, date_to: date | None = None) -> pl.LazyFrame | None:
     """Rows of every partition of an organization (optionally one pipeline, a date range), with partition columns."""
     with _table_lock(table_uri), _delta_errors(table_uri):
-        table = _load(table_uri)
-        if table is None:
+        snapshot = _load(table_uri)
+        if snapshot is None:
             return None
-        files = _files_frame(table).filter(pl.col("org_id") == org_id)
+        files = snapshot.live_files().filter(pl.col("org_id") == org_id)
     if pipeline_id is not None:
         files = files.filter(pl.col("pipeline_id") == str(pipeline_id))
     if date_from is not None:
@@ -437,9 +487,11 @@ def vacuum_table(table_uri: str, *, retention_hours: int = 24) -> list[str]:
     Safe while other writers run: only files unreferenced for ``retention_hours`` are deleted.
     """
     with _table_lock(table_uri), _delta_errors(table_uri):
-        table = _load(table_uri)
-        if table is None:
+        snapshot = _load(table_uri)
+        if snapshot is None:
             return []
-        removed = table.vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False)
-        table.cleanup_metadata()
+        removed = snapshot.table.vacuum(retention_hours=retention_hours, enforce_retention_duration=False,
+                                        dry_run=False)
+        snapshot.table.cleanup_metadata()
+        snapshot.fresh_until = 0.0
     return list(removed)
