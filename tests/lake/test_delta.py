@@ -18,6 +18,7 @@ from deltalake import DeltaTable
 from etl_orchestrator.domain.partition import PartitionRef
 from etl_orchestrator.lake import (
     commit_partition,
+    delta,
     partition_row_count,
     partition_written,
     read_partition,
@@ -26,7 +27,6 @@ from etl_orchestrator.lake import (
     stage_partition_file,
     vacuum_table,
 )
-from etl_orchestrator.lake import delta
 from etl_orchestrator.lake.errors import LakeSchemaError
 
 PIPELINE = uuid.UUID("00000000-0000-0000-0000-0000000000aa")

@@ -8,8 +8,11 @@ the partition atomically, so a retry or a crash never leaves half a partition.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from temporalio import activity
@@ -45,6 +48,27 @@ def source_format_of(pipeline: store.PipelineRecord, report: ReportRef) -> str:
     if pipeline.source_kind == SourceKind.FILE.value:
         return str(report.extra.get("format") or pipeline.source_config.get("format") or "csv")
     return pipeline.source_kind
+
+
+@asynccontextmanager
+async def connected(pipeline: store.PipelineRecord, connector: Connector | None = None) -> AsyncIterator[Connector]:
+    """``connector`` as given (its owner closes it), else a new one for the pipeline, closed on exit."""
+    if connector is not None:
+        yield connector
+        return
+    connector = build_connector(pipeline.source_kind, pipeline.source_config)
+    try:
+        yield connector
+    finally:
+        await connector.aclose()
+
+
+def bronze_started(pipeline: store.PipelineRecord, partition: PartitionRef, execution_id: UUID) -> dict[str, Any]:
+    """``store.record_layer``'s arguments (after the execution id) that mark the partition's Bronze running."""
+    label = SOURCE_LABELS.get(pipeline.source_kind, pipeline.source_kind)
+    return {"partition_date": partition.date, "layer": Layer.BRONZE, "outcome": {"status": LayerStatus.RUNNING.value},
+            "logs": [LogLine("info", f"Started data ingestion from {label}", {"date": str(partition.date)})],
+            "ledger": {"status": "running", "last_execution_id": execution_id}}
 
 
 def _to_ref(handle: ReportHandle) -> ReportRef:
@@ -108,35 +132,29 @@ class IngestionActivities(ActivityBase):
         return await self.offload(store.load_pipeline, self.engine, partition.pipeline_id)
 
     async def request(self, execution_id: UUID, partition: PartitionRef,
-                      pipeline: store.PipelineRecord | None = None) -> ReportRef:
-        """Mark Bronze running and ask the source for the partition's report (resumable, see ``advance``)."""
+                      pipeline: store.PipelineRecord | None = None, *, connector: Connector | None = None,
+                      announced: bool = False) -> ReportRef:
+        """Mark Bronze running (unless ``announced``) and ask the source for the partition's report.
+
+        Resumable, see ``advance``. ``connector``: one the caller keeps open for the download too.
+        """
         pipeline = pipeline or await self.load_pipeline(partition)
-        label = SOURCE_LABELS.get(pipeline.source_kind, pipeline.source_kind)
-        await self.offload(
-            store.record_layer, self.engine, execution_id, partition_date=partition.date,
-            layer=Layer.BRONZE, outcome={"status": LayerStatus.RUNNING.value},
-            logs=[LogLine("info", f"Started data ingestion from {label}", {"date": str(partition.date)})],
-            ledger={"status": "running", "last_execution_id": execution_id},
-        )
+        if not announced:
+            await self.offload(store.record_layer, self.engine, execution_id,
+                               **bronze_started(pipeline, partition, execution_id))
         state = current_state()
-        connector = build_connector(pipeline.source_kind, pipeline.source_config)
-        try:
+        async with connected(pipeline, connector) as source:
             # A retry resumes after the last request that succeeded: never a second query for the day.
-            handle = await connector.request_report(partition.date, resume=state.checkpoint.get("report"),
-                                                    on_step=lambda ids: state.advance(report=ids))
-        finally:
-            await connector.aclose()
+            handle = await source.request_report(partition.date, resume=state.checkpoint.get("report"),
+                                                 on_step=lambda ids: state.advance(report=ids))
         return _to_ref(handle)
 
     @activity.defn(name="check_report")
     @classified(retry_settings)
     async def check_report(self, params: CheckReportInput) -> ReportRef:
         pipeline = await self.load_pipeline(params.partition)
-        connector = build_connector(pipeline.source_kind, pipeline.source_config)
-        try:
-            handle = await connector.report_status(_to_handle(params.report))
-        finally:
-            await connector.aclose()
+        async with connected(pipeline) as source:
+            handle = await source.report_status(_to_handle(params.report))
         if handle.state == "FAILED":
             raise DataError("the source reports the report as FAILED", query_id=handle.query_id,
                             report_id=handle.report_id)
@@ -148,7 +166,8 @@ class IngestionActivities(ActivityBase):
         return await self.ingest(params.execution_id, params.partition, params.report)
 
     async def ingest(self, execution_id: UUID, partition: PartitionRef, report: ReportRef,
-                     pipeline: store.PipelineRecord | None = None) -> BronzeOutcome:
+                     pipeline: store.PipelineRecord | None = None, *,
+                     connector: Connector | None = None) -> BronzeOutcome:
         """Download a ready report (resuming a partial download) and land it in Bronze."""
         started = time.monotonic()
         pipeline = pipeline or await self.load_pipeline(partition)
@@ -168,15 +187,12 @@ class IngestionActivities(ActivityBase):
                 self.cpu_pool.submit(store.update_progress, self.engine, execution_id,
                                      {"layer": "bronze", "date": str(partition.date), "bytes_done": bytes_done})
 
-        connector = build_connector(pipeline.source_kind, pipeline.source_config)
-        try:
+        async with connected(pipeline, connector) as source:
             if not landing.exists():
-                await connector.download(_to_handle(report), landing, resume_from=resume_from,
-                                         on_progress=on_progress)
+                await source.download(_to_handle(report), landing, resume_from=resume_from,
+                                      on_progress=on_progress)
             state.advance(downloaded=True)
-            budget_segments = await self._refresh_budgets(connector, partition, state)
-        finally:
-            await connector.aclose()
+            budget_segments = await self._refresh_budgets(source, partition, state)
         source_format = source_format_of(pipeline, report)
         bronze = await self.offload(land_to_bronze, self.lake, partition, execution_id=execution_id,
                                     source_format=source_format, raw_path=landing,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from temporalio import activity
@@ -49,10 +50,13 @@ class LayerActivities(ActivityBase):
     async def begin_execution(self, params: BeginInput) -> bool:
         return await self.open(params)
 
-    async def open(self, params: BeginInput) -> bool:
-        """Mark the execution running (idempotent); False when it is already over."""
+    async def open(self, params: BeginInput, *, starting: dict[str, Any] | None = None) -> bool:
+        """Mark the execution running (idempotent); False when it is already over.
+
+        ``starting``: the first layer's start, recorded in the same transaction (``store.begin_execution``).
+        """
         return await self.offload(store.begin_execution, self.engine, params.execution_id,
-                                  workflow_id=params.workflow_id, run_id=params.run_id)
+                                  workflow_id=params.workflow_id, run_id=params.run_id, starting=starting)
 
     async def silver(self, params: SilverInput, pipeline: store.PipelineRecord | None = None) -> SilverOutcome:
         """Build the partition's Silver (or replay its quarantine) and record the layer's outcome."""

@@ -31,7 +31,7 @@ from etl_orchestrator.activities.contracts import (
     SilverInput,
     SilverOutcome,
 )
-from etl_orchestrator.activities.ingestion import IngestionActivities
+from etl_orchestrator.activities.ingestion import IngestionActivities, bronze_started, connected
 from etl_orchestrator.activities.layers import LayerActivities
 from etl_orchestrator.activities.retrying import classified, current_state
 from etl_orchestrator.config import Settings
@@ -55,19 +55,28 @@ class PartitionActivities(ActivityBase):
     @classified(retry_settings)
     async def run_partition(self, params: PartitionInput) -> PartitionRun:
         state = current_state()
-        if params.sole and params.bronze is None:  # with Bronze given, the first call opened it
-            info = activity.info()
-            opened = await self.layers.open(BeginInput(execution_id=params.execution_id,
-                                                       workflow_id=info.workflow_id, run_id=info.workflow_run_id))
-            if not opened:
-                return PartitionRun(skipped=True)
         pipeline = await self.ingestion.load_pipeline(params.partition)
         bronze = params.bronze or _restored(BronzeOutcome, state.checkpoint, "bronze")
-        if params.mode == "full" and bronze is None:
-            report = await self.ingestion.request(params.execution_id, params.partition, pipeline)
-            if report.state not in REPORT_READY_STATES:
-                return PartitionRun(pending_report=report)
-            bronze = await self.ingestion.ingest(params.execution_id, params.partition, report, pipeline)
+        fetch = params.mode == "full" and bronze is None
+        announced = False
+        if params.sole and params.bronze is None:  # with Bronze given, the first call opened it
+            info = activity.info()
+            # Opening the execution also marks its Bronze running: one transaction, not two.
+            starting = bronze_started(pipeline, params.partition, params.execution_id) if fetch else None
+            opened = await self.layers.open(BeginInput(execution_id=params.execution_id,
+                                                       workflow_id=info.workflow_id, run_id=info.workflow_run_id),
+                                            starting=starting)
+            if not opened:
+                return PartitionRun(skipped=True)
+            announced = starting is not None
+        if fetch:
+            async with connected(pipeline) as source:  # one client (and connection) for the report and its file
+                report = await self.ingestion.request(params.execution_id, params.partition, pipeline,
+                                                      connector=source, announced=announced)
+                if report.state not in REPORT_READY_STATES:
+                    return PartitionRun(pending_report=report)
+                bronze = await self.ingestion.ingest(params.execution_id, params.partition, report, pipeline,
+                                                     connector=source)
             state.advance(bronze=bronze.model_dump(mode="json"))
         silver = _restored(SilverOutcome, state.checkpoint, "silver")
         if silver is None:

@@ -153,31 +153,42 @@ def _write_logs(conn: Connection, *, execution_id: UUID, org_id: int, layer: str
 # ------------------------------------------------------------------------------------------ transitions
 
 
-def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run_id: str | None) -> bool:
-    """Mark the execution running and announce it. False when it is already over (nothing to do)."""
+def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run_id: str | None,
+                    starting: dict[str, Any] | None = None) -> bool:
+    """Mark the execution running and announce it. False when it is already over (nothing to do).
+
+    ``starting``: ``record_layer``'s arguments for the layer that starts first, written in the same
+    transaction (a one-day execution's first write is then also its Bronze start).
+    """
     with engine.begin() as conn:
         row = _lock_execution(conn, execution_id)
         if ExecutionStatus(row["status"]).is_terminal:
             return False
-        if row["status"] == ExecutionStatus.RUNNING.value:
-            return True  # a retried or replayed begin: already announced
-        now = utcnow()
-        # started_at stays the time the execution was created: rows keep their place in the listing's
-        # keyset order, and the duration a user sees includes any wait for a worker.
-        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-            status=ExecutionStatus.RUNNING.value, updated_at=now, workflow_id=workflow_id,
-            result={"layers": aggregate_layers({}, _partition_count(row)), "partitions": {}, "run_id": run_id},
-        ))
-        dates = f"{row['date_start']}" if row["date_start"] == row["date_end"] else \
-            f"{row['date_start']} to {row['date_end']}"
-        _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
-                    lines=[LogLine("info", f"Execution started for {dates}")])
-        enqueue_event(conn, EventType.EXECUTION_STARTED, org_id=row["org_id"], pipeline_id=row["pipeline_id"],
-                      execution_id=execution_id, data={
-                          "status": ExecutionStatus.RUNNING.value, "trigger": row["trigger"],
-                          "date_start": str(row["date_start"]), "date_end": str(row["date_end"]),
-                      })
+        if row["status"] != ExecutionStatus.RUNNING.value:  # else a retried or replayed begin: already announced
+            _announce(conn, row, workflow_id=workflow_id, run_id=run_id)
+        if starting is not None:
+            _record_layer(conn, execution_id, **starting)
     return True
+
+
+def _announce(conn: Connection, row: dict[str, Any], *, workflow_id: str, run_id: str | None) -> None:
+    execution_id = row["id"]
+    now = utcnow()
+    # started_at stays the time the execution was created: rows keep their place in the listing's
+    # keyset order, and the duration a user sees includes any wait for a worker.
+    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
+        status=ExecutionStatus.RUNNING.value, updated_at=now, workflow_id=workflow_id,
+        result={"layers": aggregate_layers({}, _partition_count(row)), "partitions": {}, "run_id": run_id},
+    ))
+    dates = f"{row['date_start']}" if row["date_start"] == row["date_end"] else \
+        f"{row['date_start']} to {row['date_end']}"
+    _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
+                lines=[LogLine("info", f"Execution started for {dates}")])
+    enqueue_event(conn, EventType.EXECUTION_STARTED, org_id=row["org_id"], pipeline_id=row["pipeline_id"],
+                  execution_id=execution_id, data={
+                      "status": ExecutionStatus.RUNNING.value, "trigger": row["trigger"],
+                      "date_start": str(row["date_start"]), "date_end": str(row["date_end"]),
+                  })
 
 
 def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, layer: Layer,
@@ -200,8 +211,9 @@ def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, la
 
 
 def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date, layer: Layer,
-                  outcome: dict[str, Any], logs: Sequence[LogLine], quality_issues: Sequence[QualityIssueRow],
-                  extra: dict[str, Any] | None, ledger: dict[str, Any] | None, then: Layer | None) -> None:
+                  outcome: dict[str, Any], logs: Sequence[LogLine] = (),
+                  quality_issues: Sequence[QualityIssueRow] = (), extra: dict[str, Any] | None = None,
+                  ledger: dict[str, Any] | None = None, then: Layer | None = None) -> None:
     row = _lock_execution(conn, execution_id)
     result = dict(row["result"] or {})
     per_partition: dict[str, dict[str, Any]] = dict(result.get("partitions") or {})
