@@ -76,18 +76,20 @@ def money(number: pl.Expr) -> pl.Expr:
     return number.cast(MONEY, strict=False)
 
 
-def report_date(clean: pl.Expr, partition_date: date) -> pl.Expr:
+def report_date(clean: pl.Expr, partition_date: date | pl.Expr) -> pl.Expr:
     """A date in any of the formats reports use (a time after the date is ignored).
 
-    ``dd/mm/YYYY`` and ``mm/dd/YYYY`` look alike: the reading that equals the partition's date wins,
-    else day-first (the locales that write slashes with the year last are mostly day-first).
+    ``dd/mm/YYYY`` and ``mm/dd/YYYY`` look alike: the reading that equals the partition's date (a
+    date, or an expression giving it) wins, else day-first (the locales that write slashes with the
+    year last are mostly day-first).
     """
     head = clean.str.slice(0, 10)
     year_first = pl.coalesce(head.str.to_date("%Y/%m/%d", strict=False), head.str.to_date("%Y-%m-%d", strict=False))
     day_first = pl.coalesce(head.str.to_date("%d/%m/%Y", strict=False), head.str.to_date("%d.%m.%Y", strict=False),
                             head.str.to_date("%d-%m-%Y", strict=False))
     month_first = head.str.to_date("%m/%d/%Y", strict=False)
-    slashed = (pl.when(month_first == pl.lit(partition_date)).then(month_first)
+    partition_day = partition_date if isinstance(partition_date, pl.Expr) else pl.lit(partition_date)
+    slashed = (pl.when(month_first == partition_day).then(month_first)
                .otherwise(pl.coalesce(day_first, month_first)))
     return pl.coalesce(year_first, slashed)
 
