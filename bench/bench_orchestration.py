@@ -397,7 +397,9 @@ async def main(args: argparse.Namespace) -> None:
             async with Worker(client, task_queue=reference_queue, workflows=[Trivial], activities=[noop],
                               workflow_runner=runner), \
                     httpx.AsyncClient(base_url=stack.api_url, timeout=120,
-                                      limits=httpx.Limits(max_connections=100)) as http:
+                                      # Idle connections are dropped before the server's 5 s keep-alive
+                                      # closes them: a POST on a connection it just closed fails unretried.
+                                      limits=httpx.Limits(max_connections=100, keepalive_expiry=2.0)) as http:
                 steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
                     ("latency", lambda: measure_latency(stack, client, http, tenant, args.runs, reference_queue)),
                     ("throughput", lambda: measure_throughput(stack, client, http, tenant, args.concurrent,
