@@ -165,21 +165,21 @@ def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run
         if ExecutionStatus(row["status"]).is_terminal:
             return False
         if row["status"] != ExecutionStatus.RUNNING.value:  # else a retried or replayed begin: already announced
-            _announce(conn, row, workflow_id=workflow_id, run_id=run_id)
+            row = _announce(conn, row, workflow_id=workflow_id, run_id=run_id)
         if starting is not None:
-            _record_layer(conn, execution_id, **starting)
+            _record_layer(conn, execution_id, row=row, **starting)
     return True
 
 
-def _announce(conn: Connection, row: dict[str, Any], *, workflow_id: str, run_id: str | None) -> None:
+def _announce(conn: Connection, row: dict[str, Any], *, workflow_id: str, run_id: str | None) -> dict[str, Any]:
+    """Mark the (locked) execution running; its row as updated."""
     execution_id = row["id"]
     now = utcnow()
     # started_at stays the time the execution was created: rows keep their place in the listing's
     # keyset order, and the duration a user sees includes any wait for a worker.
-    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-        status=ExecutionStatus.RUNNING.value, updated_at=now, workflow_id=workflow_id,
-        result={"layers": aggregate_layers({}, _partition_count(row)), "partitions": {}, "run_id": run_id},
-    ))
+    values = {"status": ExecutionStatus.RUNNING.value, "updated_at": now, "workflow_id": workflow_id,
+              "result": {"layers": aggregate_layers({}, _partition_count(row)), "partitions": {}, "run_id": run_id}}
+    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(**values))
     dates = f"{row['date_start']}" if row["date_start"] == row["date_end"] else \
         f"{row['date_start']} to {row['date_end']}"
     _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
@@ -189,6 +189,7 @@ def _announce(conn: Connection, row: dict[str, Any], *, workflow_id: str, run_id
                       "status": ExecutionStatus.RUNNING.value, "trigger": row["trigger"],
                       "date_start": str(row["date_start"]), "date_end": str(row["date_end"]),
                   })
+    return {**row, **values}
 
 
 def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, layer: Layer,
@@ -205,16 +206,21 @@ def record_layer(engine: Engine, execution_id: UUID, *, partition_date: date, la
     ``finish_execution``.
     """
     with engine.begin() as conn:
-        _record_layer(conn, execution_id, partition_date=partition_date, layer=layer, outcome=outcome, logs=logs,
-                      quality_issues=quality_issues, extra=extra, ledger=ledger, then=then)
-        return close_execution(conn, execution_id) if close else None
+        row = _record_layer(conn, execution_id, partition_date=partition_date, layer=layer, outcome=outcome,
+                            logs=logs, quality_issues=quality_issues, extra=extra, ledger=ledger, then=then)
+        return close_execution(conn, execution_id, row=row) if close else None
 
 
 def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date, layer: Layer,
                   outcome: dict[str, Any], logs: Sequence[LogLine] = (),
                   quality_issues: Sequence[QualityIssueRow] = (), extra: dict[str, Any] | None = None,
-                  ledger: dict[str, Any] | None = None, then: Layer | None = None) -> None:
-    row = _lock_execution(conn, execution_id)
+                  ledger: dict[str, Any] | None = None, then: Layer | None = None,
+                  row: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``record_layer`` in the caller's transaction; ``row``: the execution, already locked by it.
+
+    Returns the execution's row as updated (so a close in the same transaction need not read it again).
+    """
+    row = row if row is not None else _lock_execution(conn, execution_id)
     result = dict(row["result"] or {})
     per_partition: dict[str, dict[str, Any]] = dict(result.get("partitions") or {})
     key = partition_date.isoformat()
@@ -229,12 +235,10 @@ def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date,
     layers = aggregate_layers(per_partition, _partition_count(row))
     result["layers"] = layers
     now = utcnow()
-    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-        result=result, layer=(then or layer).value, updated_at=now,
-        records_processed=layers["bronze"]["records"],
-        records_failed=layers["silver"]["records_filtered"],
-        size_bytes=sum(p.get("bronze", {}).get("size_bytes", 0) for p in per_partition.values()),
-    ))
+    values = {"result": result, "layer": (then or layer).value, "updated_at": now,
+              "records_processed": layers["bronze"]["records"], "records_failed": layers["silver"]["records_filtered"],
+              "size_bytes": sum(p.get("bronze", {}).get("size_bytes", 0) for p in per_partition.values())}
+    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(**values))
     _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=layer.value,
                 partition_date=partition_date, lines=logs)
     if quality_issues:
@@ -259,6 +263,7 @@ def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date,
     if ledger is not None:
         _upsert_ledger(conn, pipeline_id=row["pipeline_id"], org_id=row["org_id"],
                        partition_date=partition_date, values=ledger)
+    return {**row, **values}
 
 
 def unfinished_layer(engine: Engine, execution_id: UUID, partition_date: date) -> Layer:
@@ -301,9 +306,9 @@ def finish_execution(engine: Engine, execution_id: UUID, *, error: str | None = 
 
 
 def close_execution(conn: Connection, execution_id: UUID, *, error: str | None = None,
-                    cancelled: bool = False) -> ClosedExecution:
-    """``finish_execution`` inside the caller's transaction."""
-    row = _lock_execution(conn, execution_id)
+                    cancelled: bool = False, row: dict[str, Any] | None = None) -> ClosedExecution:
+    """``finish_execution`` inside the caller's transaction; ``row``: the execution, already locked by it."""
+    row = row if row is not None else _lock_execution(conn, execution_id)
     if ExecutionStatus(row["status"]).is_terminal:
         return ClosedExecution(row["status"], row["duration_ms"], changed=False)
     result = dict(row["result"] or {})

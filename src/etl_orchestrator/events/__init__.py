@@ -1,6 +1,6 @@
 """Events: the transactional outbox, its relay to NATS JetStream, and webhooks.
 
-- ``outbox``: ``enqueue_event`` writes a CloudEvent in the caller's transaction (and NOTIFYs the relay).
+- ``outbox``: ``enqueue_event`` writes a CloudEvent in the caller's transaction (its insert trigger NOTIFYs the relay).
 - ``relay``: ``OutboxRelay`` / ``run_relay`` publish committed events to stream ``ETL_EVENTS``,
   subjects ``etl.events.<type>``, at least once, in order per execution, several relays at once.
 - ``webhooks``: ``WebhookDispatcher`` / ``run_webhooks`` POST each pipeline's events to its

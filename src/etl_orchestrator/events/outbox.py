@@ -2,8 +2,9 @@
 
 A state change and its event commit together or not at all; the relay publishes what committed.
 Events are CloudEvents 1.0 JSON; ``id`` is the outbox's ``event_id`` and becomes ``Nats-Msg-Id``.
-Each write also sends ``NOTIFY etl_outbox``: PostgreSQL delivers it only when the transaction
-commits, so the relay wakes exactly when there is something new to publish.
+Each insert also sends ``NOTIFY etl_outbox`` (a statement trigger, migration 0005): PostgreSQL
+delivers it only when the transaction commits, so the relay wakes exactly when there is something
+new to publish.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, insert
 
 from etl_orchestrator.db.models import event_outbox
 from etl_orchestrator.domain.events import CLOUDEVENT_SOURCE, EventType
 
 OUTBOX_CHANNEL = "etl_outbox"
 """The LISTEN/NOTIFY channel the relay listens on."""
-_NOTIFY_RELAY = text(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 def cloud_event(event_type: EventType, *, event_id: UUID, subject: str, data: dict[str, Any],
@@ -52,6 +52,4 @@ def enqueue_event(conn: Connection, event_type: EventType, *, org_id: int | None
         event_id=event_id, event_type=str(event_type), org_id=org_id, pipeline_id=pipeline_id,
         execution_id=execution_id, payload=cloud_event(event_type, event_id=event_id, subject=subject, data=body),
     ))
-    # Several notifications of one transaction are folded into one by PostgreSQL.
-    conn.execute(_NOTIFY_RELAY)
     return event_id

@@ -18,7 +18,7 @@ How a batch is claimed, and why several relays may run at once:
 
 NATS down: publishing fails, the failure is recorded on the row (``attempts``, ``last_error``), the
 relay backs off and tries again; writers never notice (they only write PostgreSQL). The relay wakes
-on ``NOTIFY etl_outbox`` (sent by ``enqueue_event`` at commit) and polls as a safety net.
+on ``NOTIFY etl_outbox`` (sent by the outbox's insert trigger at commit) and polls as a safety net.
 """
 
 from __future__ import annotations
