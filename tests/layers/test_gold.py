@@ -14,6 +14,7 @@ import pytest
 from etl_orchestrator.domain.budgets import BudgetSegment, InsertionOrder
 from etl_orchestrator.domain.partition import PartitionRef
 from etl_orchestrator.lake import Lake, replace_partition
+from etl_orchestrator.layers import gold
 from etl_orchestrator.layers.gold import latest_gold_date, load_budgets, load_campaign_daily, recompute_pacing
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_rows
 from etl_orchestrator.layers.silver import bronze_to_silver
@@ -222,9 +223,13 @@ def test_insertion_order_totals_follow_every_replace_of_the_partition(gold_db: s
     assert totals() == from_line_items() == [("B", "USD", Decimal("7.000000"), 70, 1)]
 
 
+@pytest.mark.parametrize("inline_max_rows", [gold.INLINE_MAX_ROWS, 0], ids=["encoded first", "encoder thread"])
 def test_a_row_that_cannot_be_encoded_fails_the_load_and_keeps_the_previous_one(
-        gold_db: str, land: LandFile, lake: Lake, partition: PartitionRef) -> None:
-    # Silver is read and encoded in a thread ahead of the COPY: its errors must still fail the load, atomically.
+        gold_db: str, land: LandFile, lake: Lake, partition: PartitionRef, monkeypatch: pytest.MonkeyPatch,
+        inline_max_rows: int) -> None:
+    # Silver is encoded before the COPY or, when larger, in a thread ahead of it: either way its errors
+    # must fail the load, atomically.
+    monkeypatch.setattr(gold, "INLINE_MAX_ROWS", inline_max_rows)
     build_silver(land, lake, partition, [dv360_row(line_item_id=str(index)) for index in range(3)])
     load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
     build_silver(land, lake, partition, [dv360_row(line_item_id="1", media_cost="1000000000000.5")])

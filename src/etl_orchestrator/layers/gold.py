@@ -38,7 +38,7 @@ import psycopg
 
 from etl_orchestrator.domain.budgets import InsertionOrder
 from etl_orchestrator.domain.partition import PartitionRef
-from etl_orchestrator.lake import Lake, LakeLike, iter_partition
+from etl_orchestrator.lake import Lake, LakeLike, iter_partition, partition_row_count
 from etl_orchestrator.layers import pacing
 from etl_orchestrator.layers.pg import connect
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_rows
@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 # Small enough that the server has its first batch soon after the DELETE; larger batches encode
 # only slightly faster per row.
 COPY_BATCH_ROWS = 32_768
+# Up to this many rows (one batch) Silver is encoded before the COPY, without the reader thread.
+INLINE_MAX_ROWS = COPY_BATCH_ROWS
 # Encoded batches the reader thread may hold ahead of the COPY (each ~10 MB at 32k rows): memory stays bounded.
 PREFETCH_BATCHES = 3
 RATIOS: dict[str, pl.Expr] = {
@@ -124,8 +126,10 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
             connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                                (f"gold.campaign_daily:{partition.pipeline_id}:{partition.date}",))
             # Silver is read once the lock is held (a queued load reads the Silver of its turn), but
-            # before the DELETE: its first batches are ready when the COPY starts.
-            with _ahead(encoded, PREFETCH_BATCHES) as payloads:
+            # before the DELETE: its first batches are ready when the COPY starts. A partition of one
+            # batch is encoded right here: a thread to overlap one batch costs more than it saves.
+            small = partition_row_count(lake.silver, partition) <= INLINE_MAX_ROWS
+            with (_now(encoded) if small else _ahead(encoded, PREFETCH_BATCHES)) as payloads:
                 # campaign_daily's only index is BRIN, which the planner may skip before ANALYZE has run;
                 # a sequential scan of a year of rows per partition would be far worse.
                 connection.execute("SET LOCAL enable_seqscan = off")
@@ -149,6 +153,12 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
 # The Silver columns Gold reads (lineage columns are not loaded).
 SILVER_INPUT = [column.name for column in COLUMNS if column.name not in RATIOS]
 _END = object()
+
+
+@contextlib.contextmanager
+def _now(produce: Callable[[], Iterator[bytes | memoryview]]) -> Iterator[Iterator[bytes | memoryview]]:
+    """``_ahead``'s counterpart for a small partition: everything produced before the block runs."""
+    yield iter(list(produce()))
 
 
 @contextlib.contextmanager
