@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
 from etl_orchestrator.domain.partition import PartitionRef
 from etl_orchestrator.lake import (
@@ -148,6 +149,24 @@ def test_the_files_a_process_keeps_after_its_own_commits_match_the_log(tmp_path:
     assert kept.equals(delta._files_frame(DeltaTable(table)).sort("path"))
     assert sorted(kept["num_records"].to_list()) == [2, 2, 3, 4, 5]
     assert partition_row_count(table, day(3)) == 5 and partition_row_count(table, day(0)) == 2
+
+
+def test_a_failed_catch_up_after_a_commit_keeps_the_committed_file(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit stands: the file the log now names must not be deleted as if the write had failed."""
+    table = str(tmp_path / "t")
+    replace_partition(table, day(0), rows(1, "before"))
+
+    def log_unreadable(self: DeltaTable) -> None:
+        raise DeltaError("log unreadable")
+
+    monkeypatch.setattr(DeltaTable, "update_incremental", log_unreadable)
+    delta._snapshots[table].fresh_until = float("inf")  # skip the catch-up before the commit
+    replace_partition(table, day(0), rows(3, "after"))
+    monkeypatch.undo()
+    delta._snapshots.clear()
+    frame = read_partition(table, day(0))
+    assert frame is not None and frame["tag"].to_list() == ["after"] * 3
 
 
 def test_another_process_commit_is_seen_once_our_own_commit_is_a_moment_old(tmp_path: Path) -> None:

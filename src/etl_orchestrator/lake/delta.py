@@ -212,8 +212,15 @@ class _Snapshot:
         return self.files
 
     def committed(self, version_before: int, partition: PartitionRef, added: StagedFile) -> None:
-        """Bring the handle past our commit; the files follow in place if nobody else committed in between."""
-        self.table.update_incremental()
+        """Bring the handle past our commit; the files follow in place if nobody else committed in between.
+
+        Never raises: the commit stands whatever happens here, and the next use catches up with the log.
+        """
+        try:
+            self.table.update_incremental()
+        except DeltaError:
+            self.files, self.fresh_until = None, 0.0
+            return
         if self.files is not None and self.table.version() == version_before + 1:
             kept = self.files.filter(~_partition_filter(partition))
             if added.relative_path is not None:
@@ -304,6 +311,7 @@ def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None =
     """
     table_uri, partition = staged.table_uri, staged.partition
     app_id = f"etl:{partition.key}"
+    published = False  # once the log names the file, it must never be deleted
     try:
         for attempt in range(COMMIT_ATTEMPTS):
             with _table_lock(table_uri), _delta_errors(table_uri, partition):
@@ -338,13 +346,15 @@ def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None =
                     if attempt == COMMIT_ATTEMPTS - 1:
                         raise
                 else:
+                    published = True
                     snapshot.committed(version, partition, staged)
                     return PartitionWrite(table_uri, staged.rows, table.version(), len(removes))
             # Another process committed in between: back off (with jitter, so writers spread out).
             time.sleep(random.uniform(0.0, min(0.5, 0.01 * 2 ** attempt)))
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
     except BaseException:
-        staged.discard()
+        if not published:
+            staged.discard()
         raise
 
 
