@@ -2,7 +2,7 @@
 
 Starts, in a temporary directory: embedded PostgreSQL, the Temporal dev server (SQLite file, the
 latency flags of TEMPORAL-NOTES §11, as ``etl-orchestrator dev`` runs it), NATS, a DSP sandbox,
-one API process and one worker process. Then measures (nothing is asserted):
+one API process and ``--workers`` worker processes (default 1). Then measures (nothing is asserted):
 
 1. ``latency``: trigger → completed of a one-row partition (POST /trigger until the execution row
    says completed, seen through LISTEN on ``etl_execution``), p50 over ``--runs`` runs, one at a time;
@@ -13,7 +13,8 @@ one API process and one worker process. Then measures (nothing is asserted):
    that many rows per day), wall time and where it goes (per-layer time summed over partitions).
 
 Run: ``.venv/bin/python bench/bench_orchestration.py [--runs 30] [--concurrent 200]
-[--backfill-days 365] [--backfill-rows 125000] [--parallelism 4] [--skip latency,throughput,backfill]``
+[--backfill-days 365] [--backfill-rows 125000] [--parallelism 4] [--workers 1]
+[--skip latency,throughput,backfill]``
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class BenchStack:
     processes: list[ManagedProcess]
 
 
-def start_stack(root: Path, *, backfill_rows: int | None) -> BenchStack:
+def start_stack(root: Path, *, backfill_rows: int | None, workers: int = 1) -> BenchStack:
     logs = root / "logs"
     processes: list[ManagedProcess] = []
     postgres, database_url = start_postgres(root / "pg", port=free_port(), log_path=logs / "postgres.log")
@@ -146,7 +147,8 @@ def start_stack(root: Path, *, backfill_rows: int | None) -> BenchStack:
                 "ETL_API__PORT": str(api_port), "ETL_API__GRPC_PORT": str(free_port()),
                 "ETL_DEV__WORKER_METRICS_PORT": "0"})
     settings = load_settings(environ=env)
-    for name, command in (("worker", "worker"), ("api", "api")):
+    services = [(f"worker-{index}" if index else "worker", "worker") for index in range(workers)] + [("api", "api")]
+    for name, command in services:
         processes.append(ManagedProcess(name, [sys.executable, "-m", "etl_orchestrator.cli", command],
                                         log_path=logs / f"{name}.log", env=env).start())
     api_url = f"http://127.0.0.1:{api_port}"
@@ -373,7 +375,7 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
     await engine.dispose()
     total_rows = days * rows
     print(f"\n3. backfill of {days} days × {rows:,} rows = {total_rows / 1e6:.1f} M rows, parallelism "
-          f"{parallelism}, one worker (target ≤ 4 min)")
+          f"{parallelism} (target ≤ 4 min)")
     print(f"   status {view['status']}: {wall:.0f} s wall ({days / wall:.2f} partitions/s, "
           f"{total_rows / wall / 1e3:.0f} k rows/s); gold rows {gold_rows:,}")
     print("   mean ms per partition: " + ", ".join(f"{name} {value:.0f}" for name, value in breakdown.items()))
@@ -383,14 +385,15 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
 async def main(args: argparse.Namespace) -> None:
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory(prefix="bench-orchestration-") as tmp:
-        stack = start_stack(Path(tmp), backfill_rows=None if "backfill" in skip else args.backfill_rows)
+        stack = start_stack(Path(tmp), backfill_rows=None if "backfill" in skip else args.backfill_rows,
+                            workers=args.workers)
         try:
             client = await connect_temporal(stack.settings)
             reference_queue = f"bench-reference-{uuid.uuid4().hex[:6]}"
             tenant = await create_tenant(stack.settings.database.url,
                                          source_config={"base_url": stack.sandbox_url, "token": TOKEN})
             print("dev stack: Temporal dev server (SQLite file, latency flags), PostgreSQL, NATS, "
-                  f"sandbox with 1 row per day; {os.cpu_count()} cores")
+                  f"sandbox with 1 row per day, {args.workers} worker process(es); {os.cpu_count()} cores")
             # The same sandbox settings as the service's worker, so the reference pays what it pays.
             runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
                 *PASSTHROUGH_MODULES, "nats", "tests"))
@@ -421,6 +424,7 @@ if __name__ == "__main__":
     parser.add_argument("--backfill-days", type=int, default=365)
     parser.add_argument("--backfill-rows", type=int, default=125_000)
     parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on the task queues")
     parser.add_argument("--skip", default="", help="comma-separated: latency, throughput, backfill")
     asyncio.run(main(parser.parse_args()))
     os._exit(0)  # TEMPORAL-NOTES gotcha 11: avoid the SDK's rare crash at interpreter exit
