@@ -8,13 +8,14 @@ them on every change, under the execution row's lock, so concurrent partitions n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from etl_orchestrator.db.models import (
@@ -132,10 +133,22 @@ def _partition_count(row: dict[str, Any]) -> int:
     return 1
 
 
+# The statements of the status transactions, built once: building a statement (an upsert's
+# ``excluded`` alone makes a proxy of every column) cost more client CPU than running it.
+_LOCK_EXECUTION = select(etl_executions).where(etl_executions.c.id == bindparam("execution_id")).with_for_update()
+_INSERT_LOGS = insert(execution_logs)
+
+
+# SET takes the columns of the parameters given (SQLAlchemy compiles, and caches, one per set of columns).
+_UPDATE_EXECUTION = update(etl_executions).where(etl_executions.c.id == bindparam("_execution_id"))
+
+
+def _set_execution(conn: Connection, execution_id: UUID, values: dict[str, Any]) -> None:
+    conn.execute(_UPDATE_EXECUTION, {"_execution_id": execution_id, **values})
+
+
 def _lock_execution(conn: Connection, execution_id: UUID) -> dict[str, Any]:
-    row = conn.execute(
-        select(etl_executions).where(etl_executions.c.id == execution_id).with_for_update()
-    ).mappings().first()
+    row = conn.execute(_LOCK_EXECUTION, {"execution_id": execution_id}).mappings().first()
     if row is None:
         raise NotFoundError("execution not found", execution_id=execution_id)
     return dict(row)
@@ -147,7 +160,7 @@ def _write_logs(conn: Connection, *, execution_id: UUID, org_id: int, layer: str
              "layer": layer, "partition_date": partition_date, "message": line.message, "details": line.details}
             for line in lines]
     if rows:
-        conn.execute(insert(execution_logs), rows)
+        conn.execute(_INSERT_LOGS, rows)
 
 
 # ------------------------------------------------------------------------------------------ transitions
@@ -179,7 +192,7 @@ def _announce(conn: Connection, row: dict[str, Any], *, workflow_id: str, run_id
     # keyset order, and the duration a user sees includes any wait for a worker.
     values = {"status": ExecutionStatus.RUNNING.value, "updated_at": now, "workflow_id": workflow_id,
               "result": {"layers": aggregate_layers({}, _partition_count(row)), "partitions": {}, "run_id": run_id}}
-    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(**values))
+    _set_execution(conn, execution_id, values)
     dates = f"{row['date_start']}" if row["date_start"] == row["date_end"] else \
         f"{row['date_start']} to {row['date_end']}"
     _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
@@ -238,7 +251,7 @@ def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date,
     values = {"result": result, "layer": (then or layer).value, "updated_at": now,
               "records_processed": layers["bronze"]["records"], "records_failed": layers["silver"]["records_filtered"],
               "size_bytes": sum(p.get("bronze", {}).get("size_bytes", 0) for p in per_partition.values())}
-    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(**values))
+    _set_execution(conn, execution_id, values)
     _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=layer.value,
                 partition_date=partition_date, lines=logs)
     if quality_issues:
@@ -284,11 +297,17 @@ def _upsert_ledger(conn: Connection, *, pipeline_id: UUID, org_id: int, partitio
            **values}
     # PostgreSQL checks NOT NULL on the row to insert before it sees the conflict: give an update
     # without a status one (only used if the partition is new; the conflict branch keeps the old one).
-    statement = pg_insert(partitions).values(**{"status": "running", **row})
-    conn.execute(statement.on_conflict_do_update(
+    conn.execute(_ledger_upsert(tuple(row)), {"status": "running", **row})
+
+
+@functools.lru_cache(maxsize=32)
+def _ledger_upsert(columns: tuple[str, ...]) -> Any:
+    """Insert a ledger row; on conflict update these columns (its key excepted) from it."""
+    statement = pg_insert(partitions)
+    return statement.on_conflict_do_update(
         index_elements=[partitions.c.pipeline_id, partitions.c.date],
-        set_={key: statement.excluded[key] for key in row if key not in ("pipeline_id", "date")},
-    ))
+        set_={key: statement.excluded[key] for key in columns if key not in ("pipeline_id", "date")},
+    )
 
 
 @dataclass(frozen=True)
@@ -328,10 +347,9 @@ def close_execution(conn: Connection, execution_id: UUID, *, error: str | None =
     started = row["started_at"] or now
     duration_ms = int((now - started).total_seconds() * 1000)
     result["total_duration_ms"] = duration_ms
-    conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-        status=status.value, completed_at=now, updated_at=now, duration_ms=duration_ms, error=error,
-        result=result, layer=None if status is ExecutionStatus.COMPLETED else row["layer"],
-    ))
+    _set_execution(conn, execution_id, {
+        "status": status.value, "completed_at": now, "updated_at": now, "duration_ms": duration_ms, "error": error,
+        "result": result, "layer": None if status is ExecutionStatus.COMPLETED else row["layer"]})
     level = "info" if status is ExecutionStatus.COMPLETED else "error"
     message = f"Execution {status.value} in {duration_ms} ms" + (f": {error}" if error else "")
     _write_logs(conn, execution_id=execution_id, org_id=row["org_id"], layer=None, partition_date=None,
@@ -354,8 +372,7 @@ def append_logs(engine: Engine, execution_id: UUID, *, org_id: int, layer: str |
 def update_progress(engine: Engine, execution_id: UUID, progress: dict[str, Any]) -> None:
     """Live progress (records and bytes done); no lock, last writer wins, it is advisory."""
     with engine.begin() as conn:
-        conn.execute(update(etl_executions).where(etl_executions.c.id == execution_id).values(
-            progress=progress, updated_at=utcnow()))
+        _set_execution(conn, execution_id, {"progress": progress, "updated_at": utcnow()})
 
 
 def budgets_refreshed_at(engine: Engine, pipeline_id: UUID) -> datetime | None:

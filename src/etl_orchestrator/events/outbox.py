@@ -21,6 +21,7 @@ from etl_orchestrator.domain.events import CLOUDEVENT_SOURCE, EventType
 
 OUTBOX_CHANNEL = "etl_outbox"
 """The LISTEN/NOTIFY channel the relay listens on."""
+_INSERT_EVENT = insert(event_outbox)  # built once; the values come as parameters
 
 
 def cloud_event(event_type: EventType, *, event_id: UUID, subject: str, data: dict[str, Any],
@@ -48,8 +49,8 @@ def enqueue_event(conn: Connection, event_type: EventType, *, org_id: int | None
         **data,
     }
     subject = f"executions/{execution_id}" if execution_id else f"pipelines/{pipeline_id}"
-    conn.execute(insert(event_outbox).values(
-        event_id=event_id, event_type=str(event_type), org_id=org_id, pipeline_id=pipeline_id,
-        execution_id=execution_id, payload=cloud_event(event_type, event_id=event_id, subject=subject, data=body),
-    ))
+    conn.execute(_INSERT_EVENT, {
+        "event_id": event_id, "event_type": str(event_type), "org_id": org_id, "pipeline_id": pipeline_id,
+        "execution_id": execution_id,
+        "payload": cloud_event(event_type, event_id=event_id, subject=subject, data=body)})
     return event_id
