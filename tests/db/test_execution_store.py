@@ -84,3 +84,25 @@ async def test_closing_in_the_last_layers_transaction_completes_and_wakes_the_re
             "SELECT event_type FROM event_outbox WHERE execution_id = %s ORDER BY id", (execution_id,))]
     assert (status, layer) == ("completed", None)
     assert events == ["execution.started", "layer.completed", "execution.completed"]
+
+
+async def test_a_failure_without_a_layer_is_recorded_on_the_first_layer_left_unfinished(database_url):
+    execution_id = await new_execution(database_url)
+    engine = sync_engine(database_url, pool_size=1)
+    try:
+        store.begin_execution(engine, execution_id, workflow_id=f"test:{execution_id}", run_id=None,
+                              starting=bronze_start(execution_id))
+        store.record_layer(engine, execution_id, partition_date=DAY, layer=Layer.BRONZE,
+                           outcome={"status": LayerStatus.COMPLETED.value, "records": 3}, then=Layer.SILVER)
+        layer = store.record_partition_failure(engine, execution_id, partition_date=DAY, error="boom")
+    finally:
+        engine.dispose()
+    assert layer is Layer.SILVER
+    with psycopg.connect(database_url) as connection:
+        result = connection.execute("SELECT result FROM etl_executions WHERE id = %s", (execution_id,)).fetchone()[0]
+        ledger = connection.execute("SELECT status FROM partitions WHERE last_execution_id = %s",
+                                    (execution_id,)).fetchone()[0]
+    entry = result["partitions"][DAY.isoformat()]
+    assert entry["bronze"]["status"] == "completed"
+    assert entry["silver"] == {"status": "failed", "error": "boom"}
+    assert ledger == "failed"

@@ -190,16 +190,10 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="record_partition_failure")
     @classified(retry_settings)
     async def record_partition_failure(self, params: PartitionFailureInput) -> None:
-        partition_date = params.partition.date
-        # run_partition spans the layers: the one that failed is the one it left unfinished.
-        layer = Layer(params.layer) if params.layer else await self.offload(
-            store.unfinished_layer, self.engine, params.execution_id, partition_date)
-        await self.offload(
-            store.record_layer, self.engine, params.execution_id, partition_date=partition_date,
-            layer=layer, outcome={"status": LayerStatus.FAILED.value, "error": params.error},
-            logs=[LogLine("error", f"{layer.value} failed for {partition_date}: {params.error}")],
-            ledger={"status": "failed", "last_execution_id": params.execution_id},
-        )
+        # run_partition spans the layers: without a layer named, the one that failed is the one it left unfinished.
+        await self.offload(store.record_partition_failure, self.engine, params.execution_id,
+                           partition_date=params.partition.date, error=params.error,
+                           layer=Layer(params.layer) if params.layer else None)
 
     @activity.defn(name="finish_execution")
     @classified(retry_settings)

@@ -279,11 +279,26 @@ def _record_layer(conn: Connection, execution_id: UUID, *, partition_date: date,
     return {**row, **values}
 
 
-def unfinished_layer(engine: Engine, execution_id: UUID, partition_date: date) -> Layer:
+def record_partition_failure(engine: Engine, execution_id: UUID, *, partition_date: date, error: str,
+                             layer: Layer | None = None) -> Layer:
+    """Record that the partition failed in ``layer``; None: the first layer it left unfinished.
+
+    The layer is read from the execution under the same lock as the write, so a late step of a
+    retried attempt cannot slip between the two. Returns the layer recorded.
+    """
+    with engine.begin() as conn:
+        row = _lock_execution(conn, execution_id)
+        layer = layer or _unfinished_layer(row, partition_date)
+        _record_layer(conn, execution_id, row=row, partition_date=partition_date, layer=layer,
+                      outcome={"status": LayerStatus.FAILED.value, "error": error},
+                      logs=[LogLine("error", f"{layer.value} failed for {partition_date}: {error}")],
+                      ledger={"status": "failed", "last_execution_id": execution_id})
+    return layer
+
+
+def _unfinished_layer(row: dict[str, Any], partition_date: date) -> Layer:
     """The first layer of the partition that neither completed nor was skipped (Gold if all did)."""
-    with engine.connect() as conn:
-        result = conn.execute(select(etl_executions.c.result).where(etl_executions.c.id == execution_id)).scalar()
-    entry = ((result or {}).get("partitions") or {}).get(partition_date.isoformat()) or {}
+    entry = ((row["result"] or {}).get("partitions") or {}).get(partition_date.isoformat()) or {}
     done = (LayerStatus.COMPLETED.value, LayerStatus.SKIPPED.value)
     for layer in (Layer.BRONZE, Layer.SILVER, Layer.GOLD):
         if (entry.get(layer.value) or {}).get("status") not in done:

@@ -482,7 +482,6 @@ QUARANTINE_SCHEMA = pl.Schema({
     "quarantined_by": pl.String, "quarantined_at": pl.Datetime("us", "UTC")})
 
 
-
 def _replay_result(lake: Lake, partition: PartitionRef, source_format: str, silver: pl.DataFrame | None,
                    quarantine: pl.DataFrame | None, replayed: int, released: int, issues: list[QualityIssue],
                    previous_hash: str | None, *, delta_version: int) -> SilverResult:

@@ -37,7 +37,7 @@ class DataIngestionWorkflow:
     async def run(self, params: IngestionInput) -> BronzeOutcome:
         options = params.options
         report = params.report
-        if report is None:
+        if report is None:  # started on its own, or replaying a history from before run_partition
             self._state = "requesting"
             report = await workflow.execute_activity_method(
                 IngestionActivities.request_report,
