@@ -149,6 +149,8 @@ def test_the_files_a_process_keeps_after_its_own_commits_match_the_log(tmp_path:
     assert kept.equals(delta._files_frame(DeltaTable(table)).sort("path"))
     assert sorted(kept["num_records"].to_list()) == [2, 2, 3, 4, 5]
     assert partition_row_count(table, day(3)) == 5 and partition_row_count(table, day(0)) == 2
+    # One chunk, however many commits were applied: every read and commit filters this frame.
+    assert delta._snapshots[table].live_files().n_chunks() == 1
 
 
 def test_a_failed_catch_up_after_a_commit_keeps_the_committed_file(tmp_path: Path,
