@@ -6,14 +6,18 @@ import threading
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import psycopg
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 
 from etl_orchestrator.domain.budgets import BudgetSegment, InsertionOrder
+from etl_orchestrator.domain.errors import DataError
 from etl_orchestrator.domain.partition import PartitionRef
-from etl_orchestrator.lake import Lake, replace_partition
+from etl_orchestrator.lake import Lake, read_partition, replace_partition
 from etl_orchestrator.layers import gold
 from etl_orchestrator.layers.gold import latest_gold_date, load_budgets, load_campaign_daily, recompute_pacing
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_rows
@@ -224,16 +228,33 @@ def test_insertion_order_totals_follow_every_replace_of_the_partition(gold_db: s
 
 
 @pytest.mark.parametrize("inline_max_rows", [gold.INLINE_MAX_ROWS, 0], ids=["encoded first", "encoder thread"])
-def test_a_row_that_cannot_be_encoded_fails_the_load_and_keeps_the_previous_one(
+def test_a_silver_file_that_cannot_be_read_fails_the_load_and_keeps_the_previous_one(
         gold_db: str, land: LandFile, lake: Lake, partition: PartitionRef, monkeypatch: pytest.MonkeyPatch,
         inline_max_rows: int) -> None:
-    # Silver is encoded before the COPY or, when larger, in a thread ahead of it: either way its errors
-    # must fail the load, atomically.
+    # Silver is read and encoded before the COPY or, when larger, in a thread ahead of it: either way
+    # its errors must fail the load, atomically.
     monkeypatch.setattr(gold, "INLINE_MAX_ROWS", inline_max_rows)
     build_silver(land, lake, partition, [dv360_row(line_item_id=str(index)) for index in range(3)])
     load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
-    build_silver(land, lake, partition, [dv360_row(line_item_id="1", media_cost="1000000000000.5")])
+    build_silver(land, lake, partition, [dv360_row(line_item_id="1")])
+    (silver_file,) = DeltaTable(lake.silver).file_uris(partition_filters=[
+        ("pipeline_id", "=", str(partition.pipeline_id)), ("date", "=", partition.date.isoformat())])
+    Path(silver_file).write_bytes(b"not a parquet file")
 
-    with pytest.raises(ValueError, match="too large for the binary numeric encoding"):
+    with pytest.raises(pa.ArrowInvalid):
+        load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
+    assert [row["line_item_id"] for row in gold_rows(gold_db, partition)] == ["0", "1", "2"]
+
+
+def test_a_value_postgresql_rejects_fails_the_load_and_keeps_the_previous_one(
+        gold_db: str, land: LandFile, lake: Lake, partition: PartitionRef) -> None:
+    build_silver(land, lake, partition, [dv360_row(line_item_id=str(index)) for index in range(3)])
+    load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
+    build_silver(land, lake, partition, [dv360_row(line_item_id="1")])
+    # A NUL character: Silver keeps it (a string is a string), PostgreSQL's text cannot hold it.
+    silver = read_partition(lake.silver, partition)
+    replace_partition(lake.silver, partition, silver.with_columns(pl.lit("bad\x00name").alias("line_item_name")))
+
+    with pytest.raises(DataError, match="0x00"):
         load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
     assert [row["line_item_id"] for row in gold_rows(gold_db, partition)] == ["0", "1", "2"]
