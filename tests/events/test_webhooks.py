@@ -8,8 +8,15 @@ import uuid
 
 import psycopg
 
+from etl_orchestrator.db.engine import make_async_engine
 from etl_orchestrator.events.relay import OutboxRelay
-from etl_orchestrator.events.webhooks import SIGNATURE_HEADER, WebhookDispatcher, sign, verify_signature
+from etl_orchestrator.events.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookDispatcher,
+    load_targets,
+    sign,
+    verify_signature,
+)
 from tests.events.outbox_support import eventually, running, tenant_with_webhook, write_events
 from tests.support import Tenant
 
@@ -87,3 +94,21 @@ async def test_dispatcher_restarted_resumes_where_its_durable_consumer_left_off(
             await asyncio.sleep(0.3)
     delivered = [headers["X-ETL-Event-Id"] for headers, _ in receiver.requests_to("/hook")]
     assert sorted(delivered) == sorted(first + second)
+
+
+async def test_a_batch_looks_up_only_the_pipelines_that_have_a_webhook(outbox_url, receiver):
+    hooked = await tenant_with_webhook(outbox_url, receiver.url("/a"), "s3cret")
+    unsigned = await tenant_with_webhook(outbox_url, receiver.url("/b"), None)
+    silent = await tenant_with_webhook(outbox_url, None, None)
+    engine = make_async_engine(outbox_url, pool_size=1)
+    try:
+        targets = await load_targets(engine, [uuid.UUID(tenant.pipeline_id) for tenant in (hooked, unsigned, silent)]
+                                     + [uuid.uuid4()])
+        assert await load_targets(engine, []) == {}
+    finally:
+        await engine.dispose()
+    found = {str(pipeline_id): (target.url, target.secret, target.org_id) for pipeline_id, target in targets.items()}
+    assert found == {
+        hooked.pipeline_id: (receiver.url("/a"), "s3cret", hooked.org_id),
+        unsigned.pipeline_id: (receiver.url("/b"), None, unsigned.org_id),
+    }

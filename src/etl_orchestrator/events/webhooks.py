@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -87,15 +88,17 @@ class PostResult:
         return self.error is None
 
 
-async def load_target(engine: AsyncEngine, pipeline_id: UUID) -> WebhookTarget | None:
-    """The pipeline's webhook, or None when it has none (or the pipeline is gone)."""
-    query = select(pipelines.c.org_id, pipelines.c.webhook_url, pipelines.c.webhook_secret).where(
-        pipelines.c.id == pipeline_id)
+async def load_targets(engine: AsyncEngine, pipeline_ids: Iterable[UUID]) -> dict[UUID, WebhookTarget]:
+    """The webhooks of those pipelines, in one query; a pipeline without one (or gone) is absent."""
+    wanted = set(pipeline_ids)
+    if not wanted:
+        return {}
+    query = select(pipelines.c.id, pipelines.c.org_id, pipelines.c.webhook_url, pipelines.c.webhook_secret).where(
+        pipelines.c.id.in_(wanted), pipelines.c.webhook_url.is_not(None), pipelines.c.webhook_url != "")
     async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
-    if row is None or not row.webhook_url:
-        return None
-    return WebhookTarget(pipeline_id=pipeline_id, org_id=row.org_id, url=row.webhook_url, secret=row.webhook_secret)
+        rows = (await conn.execute(query)).all()
+    return {row.id: WebhookTarget(pipeline_id=row.id, org_id=row.org_id, url=row.webhook_url,
+                                  secret=row.webhook_secret) for row in rows}
 
 
 def classify_status(status_code: int) -> tuple[str | None, bool]:
@@ -165,7 +168,7 @@ class WebhookDispatcher:
                     failures = 0
                     while not stop.is_set():
                         messages = await fetch(subscription, self.batch_size, timeout_s=1.0)
-                        await asyncio.gather(*(self._deliver(engine, http, message) for message in messages))
+                        await self._deliver_batch(engine, http, messages)
                 except BrokerUnavailable as exc:
                     failures += 1
                     if failures == 1:
@@ -176,24 +179,36 @@ class WebhookDispatcher:
             await engine.dispose()
             await self.broker.close()
 
-    async def _deliver(self, engine: AsyncEngine, http: httpx.AsyncClient, message: Msg) -> None:
-        attempt = message.metadata.num_delivered
+    async def _deliver_batch(self, engine: AsyncEngine, http: httpx.AsyncClient, messages: list[Msg]) -> None:
+        """Deliver a fetched batch concurrently, its pipelines' webhooks read in one query.
+
+        The lookup is per batch, never cached: a webhook set or removed applies from the next batch.
+        """
+        parsed: list[tuple[Msg, str, str, UUID | None]] = []
+        for message in messages:
+            try:
+                event = json.loads(message.data)
+                event_id, event_type = str(UUID(event["id"])), event["type"]
+                pipeline_id = (event.get("data") or {}).get("pipeline_id")
+                parsed.append((message, event_id, event_type, UUID(pipeline_id) if pipeline_id else None))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.error("not a CloudEvent on the events stream; dropped", error=str(exc), subject=message.subject)
+                await self._settle(message, "term")
         try:
-            event = json.loads(message.data)
-            event_id, event_type = str(UUID(event["id"])), event["type"]
-            pipeline_id = (event.get("data") or {}).get("pipeline_id")
-            pipeline_id = UUID(pipeline_id) if pipeline_id else None
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.error("not a CloudEvent on the events stream; dropped", error=str(exc), subject=message.subject)
-            await self._settle(message, "term")
-            return
-        try:
-            target = await load_target(engine, pipeline_id) if pipeline_id else None
+            targets = await load_targets(engine, (pipeline_id for *_, pipeline_id in parsed if pipeline_id))
         except DBAPIError as exc:
-            # Nothing was sent yet: let JetStream bring the event back once PostgreSQL answers again.
-            log.warning("webhook target lookup failed; will retry", event_id=event_id, error=str(exc))
-            await self._settle(message, "nak", delay_s=self.initial_backoff_s)
+            # Nothing was sent yet: let JetStream bring the events back once PostgreSQL answers again.
+            log.warning("webhook target lookup failed; will retry", events=len(parsed), error=str(exc))
+            await asyncio.gather(*(self._settle(message, "nak", delay_s=self.initial_backoff_s)
+                                   for message, *_ in parsed))
             return
+        await asyncio.gather(*(self._deliver(engine, http, message, event_id, event_type,
+                                             targets.get(pipeline_id) if pipeline_id else None)
+                               for message, event_id, event_type, pipeline_id in parsed))
+
+    async def _deliver(self, engine: AsyncEngine, http: httpx.AsyncClient, message: Msg, event_id: str,
+                       event_type: str, target: WebhookTarget | None) -> None:
+        attempt = message.metadata.num_delivered
         if target is None:
             await self._settle(message, "ack")
             return
