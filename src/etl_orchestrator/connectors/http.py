@@ -20,6 +20,7 @@ import asyncio
 import functools
 import json
 import ssl
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -190,6 +191,44 @@ def shared_tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# Idle pooled connections are dropped before common servers' keep-alive (uvicorn's 5 s) closes them:
+# a request sent on a connection the server is just closing fails instead of being answered.
+POOL_KEEPALIVE_S = 2.0
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncHTTPTransport] = weakref.WeakKeyDictionary()
+
+
+class _PooledTransport(httpx.AsyncBaseTransport):
+    """The running loop's connection pool, shared by every source client on that loop.
+
+    Why: each partition builds fresh clients (the credentials are the pipeline's), and a fresh pool
+    paid a TCP connect and its setup for the report request and again for the download. Clients
+    reuse the loop's pool instead; closing a client leaves the pool to the loop. The pool carries
+    no credentials: headers and base URL stay on each client.
+    """
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        pool = _pools.get(loop)
+        if pool is None:
+            pool = _pools[loop] = httpx.AsyncHTTPTransport(
+                verify=shared_tls_context(), limits=httpx.Limits(keepalive_expiry=POOL_KEEPALIVE_S))
+        self._pool = pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Nothing: the pool outlives the client (its idle connections expire on their own)."""
+
+
+def _transport() -> httpx.AsyncBaseTransport | None:
+    """The loop's shared pool; None (a pool of the client's own) outside a running loop."""
+    try:
+        return _PooledTransport()
+    except RuntimeError:
+        return None
+
+
 class HttpSource:
     """An authenticated API client plus a credential-free one for pre-signed download URLs."""
 
@@ -206,9 +245,10 @@ class HttpSource:
         self.chunk_bytes = chunk_bytes
         tls = shared_tls_context()
         self._api = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=client_timeout(timeout_s),
-                                      verify=tls)
+                                      verify=tls, transport=_transport())
         # Pre-signed URLs must not carry our bearer token (storage would reject a second credential).
-        self._storage = httpx.AsyncClient(timeout=client_timeout(timeout_s), follow_redirects=True, verify=tls)
+        self._storage = httpx.AsyncClient(timeout=client_timeout(timeout_s), follow_redirects=True, verify=tls,
+                                          transport=_transport())
 
     async def call(self, method: str, url: str, *, operation: str, **kwargs: Any) -> dict[str, Any]:
         """One API request; its JSON object, or the domain error."""
