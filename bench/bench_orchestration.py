@@ -159,6 +159,42 @@ def start_stack(root: Path, *, backfill_rows: int | None, workers: int = 1) -> B
     return BenchStack(settings, api_url, sandbox_url, big_sandbox_url, processes)
 
 
+def process_cpu(stack: BenchStack) -> dict[str, float]:
+    """CPU seconds (user + system) each stack process and its descendants have used so far (Linux /proc).
+
+    A figure steadier than wall time on a shared machine: what a partition costs, not how long it
+    waited for a core. Processes that already exited are not counted (none do during a phase).
+    """
+    parent_of, cpu_of = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent_of[int(entry.name)] = int(fields[1])
+        cpu_of[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    totals: dict[str, float] = {}
+    for process in stack.processes:
+        kind = process.name.split("-")[0]  # worker-1 counts as worker, sandbox-big as sandbox
+        for pid in cpu_of:
+            ancestor = pid
+            while ancestor not in (0, 1, process.pid) and ancestor in parent_of:
+                ancestor = parent_of[ancestor]
+            if ancestor == process.pid:
+                totals[kind] = totals.get(kind, 0.0) + cpu_of[pid]
+    return totals
+
+
+def print_cpu(before: dict[str, float], after: dict[str, float], partitions: int) -> None:
+    used = {name: (after.get(name, 0.0) - before.get(name, 0.0)) * 1000 / partitions for name in after}
+    print("   CPU ms per partition: " + ", ".join(f"{name} {value:.0f}" for name, value in
+                                                  sorted(used.items(), key=lambda item: -item[1]) if value >= 0.5)
+          + f" (all {sum(used.values()):.0f})")
+
+
 class CompletionWatch:
     """LISTEN etl_execution: when each execution reached a terminal status (perf_counter time)."""
 
@@ -322,12 +358,14 @@ async def measure_throughput(stack: BenchStack, client: Client, http: httpx.Asyn
                              reference_queue: str) -> None:
     days = [date(2021, 1, 1) + timedelta(days=index) for index in range(count)]
     async with CompletionWatch(stack.settings.database.libpq_url) as watch:
+        cpu_before = process_cpu(stack)
         started = time.perf_counter()
         responses = await asyncio.gather(*(http.post("/api/v1/etl/trigger", headers=tenant.headers,
                                                      json=trigger_body(tenant.pipeline_id, day)) for day in days))
         posted = time.perf_counter()
         ids = [response.json()["execution_id"] for response in responses]
         finished = await watch.wait(ids, 600)
+        cpu_after = process_cpu(stack)
     wall = max(moment for moment, _ in finished.values()) - started
     failed = sum(status != "completed" for _, status in finished.values())
     sample = ids[::max(1, count // 20)]
@@ -340,6 +378,7 @@ async def measure_throughput(stack: BenchStack, client: Client, http: httpx.Asyn
     print(f"   ETL partitions              {count / wall:7.1f} /s   ({wall:.1f} s wall, all POSTs answered in "
           f"{posted - started:.1f} s, {failed} failed)")
     print(f"   Temporal alone (3 no-ops)   {reference:7.1f} /s")
+    print_cpu(cpu_before, cpu_after, count)
     print("   where a partition's time goes (Temporal history of a sample of 20, ETL and any ingestion child):")
     print_profile(profile, len(sample))
     print("   mean ms per execution: " + ", ".join(f"{name} {value:.0f}" for name, value in breakdown.items()))
@@ -351,6 +390,7 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
     engine = make_async_engine(stack.settings.database.url, pool_size=2)
     ctx = ServiceContext(settings=stack.settings, engine=engine, temporal=client)
     start = date(2022, 1, 1)
+    cpu_before = process_cpu(stack)
     started = time.perf_counter()
     created = await backfills.create_backfill(ctx, ADMIN, pipeline_id=UUID(tenant.pipeline_id), start=start,
                                               end=start + timedelta(days=days - 1), parallelism=parallelism)
@@ -366,6 +406,7 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
                   f"eta {progress['eta_s']} s", flush=True)
         await asyncio.sleep(1)
     wall = time.perf_counter() - started
+    cpu_after = process_cpu(stack)
     with psycopg.connect(stack.settings.database.url) as conn:
         ids = [str(row[0]) for row in conn.execute("SELECT id FROM etl_executions WHERE backfill_id = %s",
                                                    (created["backfill_id"],))]
@@ -379,6 +420,7 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
     print(f"   status {view['status']}: {wall:.0f} s wall ({days / wall:.2f} partitions/s, "
           f"{total_rows / wall / 1e3:.0f} k rows/s); gold rows {gold_rows:,}")
     print("   mean ms per partition: " + ", ".join(f"{name} {value:.0f}" for name, value in breakdown.items()))
+    print_cpu(cpu_before, cpu_after, days)
     print(f"   orchestration share of partition time: {breakdown['outside layers'] / breakdown['execution']:.0%}")
 
 
