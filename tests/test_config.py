@@ -63,6 +63,8 @@ def test_run_options_carry_the_workers_timeouts():
     assert options.short_timeout == timedelta(seconds=90)
     assert options.activity_timeout == timedelta(minutes=45)
     assert run_options(load_settings(environ={})).short_timeout == timedelta(seconds=60)
+    # As a Temporal payload carries them: pydantic's JSON writes timedeltas as ISO 8601 ("PT1M30S").
+    assert type(options).model_validate_json(options.model_dump_json()) == options
 
 
 @pytest.mark.parametrize(("yaml_text", "key"), [

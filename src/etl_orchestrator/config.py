@@ -32,6 +32,11 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+# Built once: building a TypeAdapter generates its schema (about a millisecond), and every Temporal
+# payload holding RunOptions parses durations through here.
+_TIMEDELTA = TypeAdapter(timedelta)
+
+
 def parse_duration(value: Any) -> timedelta:
     """Accept Go-style durations as the seed writes them (``1s``, ``30m``), numbers (seconds) or timedeltas."""
     if isinstance(value, timedelta):
@@ -44,7 +49,7 @@ def parse_duration(value: Any) -> timedelta:
             return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
         if value.startswith(("P", "-P")):
             # ISO 8601 ("PT1S"): how pydantic serialises a timedelta, e.g. RunOptions in a Temporal payload.
-            return TypeAdapter(timedelta).validate_python(value)
+            return _TIMEDELTA.validate_python(value)
     raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 1s, 30m, 2h)")
 
 
