@@ -8,7 +8,7 @@ import uuid
 
 import psycopg
 
-from etl_orchestrator.db.engine import make_async_engine
+from etl_orchestrator.db.engine import to_libpq_url
 from etl_orchestrator.events.relay import OutboxRelay
 from etl_orchestrator.events.webhooks import (
     SIGNATURE_HEADER,
@@ -100,13 +100,10 @@ async def test_a_batch_looks_up_only_the_pipelines_that_have_a_webhook(outbox_ur
     hooked = await tenant_with_webhook(outbox_url, receiver.url("/a"), "s3cret")
     unsigned = await tenant_with_webhook(outbox_url, receiver.url("/b"), None)
     silent = await tenant_with_webhook(outbox_url, None, None)
-    engine = make_async_engine(outbox_url, pool_size=1)
-    try:
-        targets = await load_targets(engine, [uuid.UUID(tenant.pipeline_id) for tenant in (hooked, unsigned, silent)]
+    async with await psycopg.AsyncConnection.connect(to_libpq_url(outbox_url), autocommit=True) as conn:
+        targets = await load_targets(conn, [uuid.UUID(tenant.pipeline_id) for tenant in (hooked, unsigned, silent)]
                                      + [uuid.uuid4()])
-        assert await load_targets(engine, []) == {}
-    finally:
-        await engine.dispose()
+        assert await load_targets(conn, []) == {}
     found = {str(pipeline_id): (target.url, target.secret, target.org_id) for pipeline_id, target in targets.items()}
     assert found == {
         hooked.pipeline_id: (receiver.url("/a"), "s3cret", hooked.org_id),

@@ -37,6 +37,7 @@ from etl_orchestrator.config import Settings
 from etl_orchestrator.db.engine import to_libpq_url
 from etl_orchestrator.events.broker import JetStreamBroker, StreamSpec
 from etl_orchestrator.events.errors import BrokerRejected, BrokerUnavailable, OutboxUnavailable
+from etl_orchestrator.events.kept import CONNECT_TIMEOUT_S, KeptConnection
 from etl_orchestrator.events.outbox import OUTBOX_CHANNEL
 from etl_orchestrator.events.waiting import exponential_backoff, wait_for_any
 from etl_orchestrator.observability import metrics
@@ -66,7 +67,6 @@ LAG_SQL = """
     FROM event_outbox WHERE published_at IS NULL
 """
 LAG_EVERY_S = 1.0
-CONNECT_TIMEOUT_S = 5
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.max_backoff_s = max_backoff_s
         self.stats = RelayStats()
-        self._conn: psycopg.AsyncConnection | None = None
+        self._kept = KeptConnection(self.conninfo, application_name="etl-outbox-relay")
         self._wake = asyncio.Event()
         self._lag_observed_at = 0.0
 
@@ -230,18 +230,11 @@ class OutboxRelay:
             raise
 
     async def _connection(self) -> psycopg.AsyncConnection:
-        if self._conn is None or self._conn.closed:
-            with translate_database_errors("connect"):
-                self._conn = await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                    application_name="etl-outbox-relay")
-        return self._conn
+        with translate_database_errors("connect"):
+            return await self._kept.get()
 
     async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        await self._kept.drop()
 
     async def close(self) -> None:
         await self._drop_connection()

@@ -33,19 +33,19 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import psycopg
 import structlog
 from nats.aio.msg import Msg
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from etl_orchestrator import __version__
 from etl_orchestrator.config import Settings
-from etl_orchestrator.db.engine import make_async_engine
-from etl_orchestrator.db.models import pipelines
+from etl_orchestrator.db.engine import make_async_engine, to_libpq_url
 from etl_orchestrator.events.broker import JetStreamBroker, StreamSpec, fetch, translate_nats_errors
 from etl_orchestrator.events.delivery_log import DeliveryAttempt, record_attempt
 from etl_orchestrator.events.errors import BrokerRejected, BrokerUnavailable
+from etl_orchestrator.events.kept import KeptConnection
 from etl_orchestrator.events.waiting import exponential_backoff, wait_for_any
 from etl_orchestrator.observability import metrics
 
@@ -88,17 +88,18 @@ class PostResult:
         return self.error is None
 
 
-async def load_targets(engine: AsyncEngine, pipeline_ids: Iterable[UUID]) -> dict[UUID, WebhookTarget]:
+_TARGETS_SQL = ("SELECT id, org_id, webhook_url, webhook_secret FROM pipelines"
+                " WHERE id = ANY(%s) AND webhook_url IS NOT NULL AND webhook_url <> ''")
+
+
+async def load_targets(conn: psycopg.AsyncConnection, pipeline_ids: Iterable[UUID]) -> dict[UUID, WebhookTarget]:
     """The webhooks of those pipelines, in one query; a pipeline without one (or gone) is absent."""
-    wanted = set(pipeline_ids)
+    wanted = list(set(pipeline_ids))
     if not wanted:
         return {}
-    query = select(pipelines.c.id, pipelines.c.org_id, pipelines.c.webhook_url, pipelines.c.webhook_secret).where(
-        pipelines.c.id.in_(wanted), pipelines.c.webhook_url.is_not(None), pipelines.c.webhook_url != "")
-    async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return {row.id: WebhookTarget(pipeline_id=row.id, org_id=row.org_id, url=row.webhook_url,
-                                  secret=row.webhook_secret) for row in rows}
+    cursor = await conn.execute(_TARGETS_SQL, (wanted,), prepare=True)
+    return {row[0]: WebhookTarget(pipeline_id=row[0], org_id=row[1], url=row[2], secret=row[3])
+            for row in await cursor.fetchall()}
 
 
 def classify_status(status_code: int) -> tuple[str | None, bool]:
@@ -154,7 +155,8 @@ class WebhookDispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; NATS outages are waited out."""
-        engine = make_async_engine(self.database_url, pool_size=2)
+        engine = make_async_engine(self.database_url, pool_size=2)  # the delivery log
+        lookups = KeptConnection(to_libpq_url(self.database_url), application_name="etl-webhooks")
         http = httpx.AsyncClient(timeout=self.request_timeout_s, follow_redirects=False,
                                  headers={"User-Agent": f"etl-orchestrator-webhooks/{__version__}"})
         failures = 0
@@ -168,7 +170,7 @@ class WebhookDispatcher:
                     failures = 0
                     while not stop.is_set():
                         messages = await fetch(subscription, self.batch_size, timeout_s=1.0)
-                        await self._deliver_batch(engine, http, messages)
+                        await self._deliver_batch(engine, lookups, http, messages)
                 except BrokerUnavailable as exc:
                     failures += 1
                     if failures == 1:
@@ -176,10 +178,12 @@ class WebhookDispatcher:
                     await wait_for_any(stop, timeout_s=exponential_backoff(failures, initial_s=0.2, maximum_s=5.0))
         finally:
             await http.aclose()
+            await lookups.drop()
             await engine.dispose()
             await self.broker.close()
 
-    async def _deliver_batch(self, engine: AsyncEngine, http: httpx.AsyncClient, messages: list[Msg]) -> None:
+    async def _deliver_batch(self, engine: AsyncEngine, lookups: KeptConnection, http: httpx.AsyncClient,
+                             messages: list[Msg]) -> None:
         """Deliver a fetched batch concurrently, its pipelines' webhooks read in one query.
 
         The lookup is per batch, never cached: a webhook set or removed applies from the next batch.
@@ -195,8 +199,10 @@ class WebhookDispatcher:
                 log.error("not a CloudEvent on the events stream; dropped", error=str(exc), subject=message.subject)
                 await self._settle(message, "term")
         try:
-            targets = await load_targets(engine, (pipeline_id for *_, pipeline_id in parsed if pipeline_id))
-        except DBAPIError as exc:
+            targets = await load_targets(await lookups.get(),
+                                         (pipeline_id for *_, pipeline_id in parsed if pipeline_id))
+        except (psycopg.Error, OSError) as exc:
+            await lookups.drop()
             # Nothing was sent yet: let JetStream bring the events back once PostgreSQL answers again.
             log.warning("webhook target lookup failed; will retry", events=len(parsed), error=str(exc))
             await asyncio.gather(*(self._settle(message, "nak", delay_s=self.initial_backoff_s)
