@@ -15,6 +15,8 @@ CONNECT_TIMEOUT_S = 5
 
 
 class KeptConnection:
+    """A connection opened on first use and reopened after ``drop``; not for concurrent use."""
+
     def __init__(self, conninfo: str, *, application_name: str) -> None:
         self.conninfo = conninfo
         self.application_name = application_name

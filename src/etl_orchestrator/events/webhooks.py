@@ -89,7 +89,7 @@ class PostResult:
 
 
 _TARGETS_SQL = ("SELECT id, org_id, webhook_url, webhook_secret FROM pipelines"
-                " WHERE id = ANY(%s) AND webhook_url IS NOT NULL AND webhook_url <> ''")
+                " WHERE id = ANY(%s) AND webhook_url <> ''")
 
 
 async def load_targets(conn: psycopg.AsyncConnection, pipeline_ids: Iterable[UUID]) -> dict[UUID, WebhookTarget]:
