@@ -70,7 +70,8 @@ class PartitionActivities(ActivityBase):
                 return PartitionRun(skipped=True)
             announced = starting is not None
         if fetch:
-            async with connected(pipeline) as source:  # one client (and connection) for the report and its file
+            # One connector for the report and its file; its sockets come from the loop's shared pool.
+            async with connected(pipeline) as source:
                 report = await self.ingestion.request(params.execution_id, params.partition, pipeline,
                                                       connector=source, announced=announced)
                 if report.state not in REPORT_READY_STATES:
