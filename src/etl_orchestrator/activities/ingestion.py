@@ -7,6 +7,7 @@ the partition atomically, so a retry or a crash never leaves half a partition.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from etl_orchestrator.observability import metrics
 SOURCE_LABELS = {SourceKind.DV360.value: "DV360", SourceKind.TTD.value: "The Trade Desk", SourceKind.FILE.value: "files"}
 PROGRESS_EVERY_S = 1.0
 BUDGETS_MAX_AGE = timedelta(minutes=15)
+BUDGETS_WAIT_HEARTBEAT_S = 5.0
 
 
 def source_format_of(pipeline: store.PipelineRecord, report: ReportRef) -> str:
@@ -87,24 +89,47 @@ class IngestionActivities(ActivityBase):
         self.lake = lake
         self.landing_dir = landing_dir
         self._budgets_refreshed: dict[UUID, datetime] = {}  # pipeline → budgets' last refresh, while fresh
+        self._budget_refreshes: dict[UUID, asyncio.Event] = {}  # pipeline → set when its refresh in flight ends
 
     def landing_path(self, partition: PartitionRef, execution_id: UUID) -> Path:
         return self.landing_dir / partition.key / f"{execution_id}.raw"
+
+    def _budgets_fresh(self, pipeline_id: UUID) -> bool:
+        refreshed = self._budgets_refreshed.get(pipeline_id)
+        return refreshed is not None and datetime.now(UTC) - refreshed < BUDGETS_MAX_AGE
 
     async def _refresh_budgets(self, connector: Connector, partition: PartitionRef, state: ActivityState) -> int:
         """Load the source's insertion-order budgets, advertiser by advertiser (each one a resumable step).
 
         Budgets change rarely; a backfill of a year would otherwise ask for them once per day. The
         refresh time read from PostgreSQL (shared by every worker) is remembered until it goes stale,
-        so most partitions do not even ask the database.
+        so most partitions do not even ask the database. Within this process one partition of a
+        pipeline refreshes at a time: partitions started together (a burst of triggers, a backfill's
+        first days) wait for the first one's refresh instead of each asking the source again.
         """
         pipeline_id = partition.pipeline_id
-        refreshed = self._budgets_refreshed.get(pipeline_id)
-        if refreshed is None or datetime.now(UTC) - refreshed >= BUDGETS_MAX_AGE:
-            refreshed = await self.offload(store.budgets_refreshed_at, self.engine, pipeline_id)
-        if refreshed is not None and datetime.now(UTC) - refreshed < BUDGETS_MAX_AGE:
-            self._budgets_refreshed[pipeline_id] = refreshed
+        if self._budgets_fresh(pipeline_id):
             return 0
+        while (refreshing := self._budget_refreshes.get(pipeline_id)) is not None:
+            try:
+                await asyncio.wait_for(refreshing.wait(), BUDGETS_WAIT_HEARTBEAT_S)
+            except TimeoutError:
+                state.heartbeat()  # a long refresh elsewhere must not time this activity out
+            if self._budgets_fresh(pipeline_id):
+                return 0
+        # No await between the check above and this: this partition is now the pipeline's refresher.
+        self._budget_refreshes[pipeline_id] = refreshing = asyncio.Event()
+        try:
+            refreshed = await self.offload(store.budgets_refreshed_at, self.engine, pipeline_id)
+            if refreshed is not None and datetime.now(UTC) - refreshed < BUDGETS_MAX_AGE:
+                self._budgets_refreshed[pipeline_id] = refreshed
+                return 0
+            return await self._load_budgets(connector, partition, state)
+        finally:
+            del self._budget_refreshes[pipeline_id]
+            refreshing.set()  # waiters find the budgets fresh, or (if this failed) one of them refreshes
+
+    async def _load_budgets(self, connector: Connector, partition: PartitionRef, state: ActivityState) -> int:
         advertisers = state.checkpoint.get("budget_advertisers")
         if advertisers is None:
             advertisers = await connector.budget_advertisers()
@@ -120,7 +145,7 @@ class IngestionActivities(ActivityBase):
                                                pipeline_id=partition.pipeline_id, insertion_orders=orders)
             done.add(advertiser_id)
             state.advance(budgets_done=sorted(done))
-        self._budgets_refreshed[pipeline_id] = datetime.now(UTC)
+        self._budgets_refreshed[partition.pipeline_id] = datetime.now(UTC)
         return segments
 
     @activity.defn(name="request_report")
