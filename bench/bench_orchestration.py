@@ -195,6 +195,16 @@ def print_cpu(before: dict[str, float], after: dict[str, float], partitions: int
           + f" (all {sum(used.values()):.0f})")
 
 
+def print_worker_memory(stack: BenchStack) -> None:
+    """Peak and current resident memory of each worker process (VmHWM, VmRSS of /proc)."""
+    for process in stack.processes:
+        if process.name.split("-")[0] != "worker":
+            continue
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
+        peak, now = (int(fields[key].split()[0]) // 1024 for key in ("VmHWM", "VmRSS"))
+        print(f"   {process.name} memory: peak {peak} MB, now {now} MB")
+
+
 class CompletionWatch:
     """LISTEN etl_execution: when each execution reached a terminal status (perf_counter time)."""
 
@@ -379,6 +389,7 @@ async def measure_throughput(stack: BenchStack, client: Client, http: httpx.Asyn
           f"{posted - started:.1f} s, {failed} failed)")
     print(f"   Temporal alone (3 no-ops)   {reference:7.1f} /s")
     print_cpu(cpu_before, cpu_after, count)
+    print_worker_memory(stack)
     print("   where a partition's time goes (Temporal history of a sample of 20, ETL and any ingestion child):")
     print_profile(profile, len(sample))
     print("   mean ms per execution: " + ", ".join(f"{name} {value:.0f}" for name, value in breakdown.items()))
@@ -421,6 +432,7 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
           f"{total_rows / wall / 1e3:.0f} k rows/s); gold rows {gold_rows:,}")
     print("   mean ms per partition: " + ", ".join(f"{name} {value:.0f}" for name, value in breakdown.items()))
     print_cpu(cpu_before, cpu_after, days)
+    print_worker_memory(stack)
     print(f"   orchestration share of partition time: {breakdown['outside layers'] / breakdown['execution']:.0%}")
 
 
