@@ -196,13 +196,14 @@ def print_cpu(before: dict[str, float], after: dict[str, float], partitions: int
 
 
 def print_worker_memory(stack: BenchStack) -> None:
-    """Peak and current resident memory of each worker process (VmHWM, VmRSS of /proc)."""
+    """Peak and current resident memory of each worker process (VmHWM, VmRSS of /proc), and its page faults."""
     for process in stack.processes:
         if process.name.split("-")[0] != "worker":
             continue
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
         peak, now = (int(fields[key].split()[0]) // 1024 for key in ("VmHWM", "VmRSS"))
-        print(f"   {process.name} memory: peak {peak} MB, now {now} MB")
+        faults = int(Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+        print(f"   {process.name} memory: peak {peak} MB, now {now} MB; {faults:,} minor page faults since it started")
 
 
 class CompletionWatch:

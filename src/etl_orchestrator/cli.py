@@ -51,9 +51,6 @@ def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
-    from etl_orchestrator.allocators import keep_freed_memory
-
-    keep_freed_memory()  # before the worker's imports bring Polars in
     from etl_orchestrator.worker import run_worker
 
     run_until_signal(lambda stop: run_worker(settings, stop))
