@@ -130,6 +130,7 @@ class IngestionActivities(ActivityBase):
             refreshing.set()  # waiters find the budgets fresh, or (if this failed) one of them refreshes
 
     async def _load_budgets(self, connector: Connector, partition: PartitionRef, state: ActivityState) -> int:
+        """Ask the source for each advertiser's insertion orders and load their budget segments."""
         advertisers = state.checkpoint.get("budget_advertisers")
         if advertisers is None:
             advertisers = await connector.budget_advertisers()
