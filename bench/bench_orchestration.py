@@ -159,6 +159,11 @@ def start_stack(root: Path, *, backfill_rows: int | None, workers: int = 1) -> B
     return BenchStack(settings, api_url, sandbox_url, big_sandbox_url, processes)
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (field 3 onwards; the name may hold spaces)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def process_cpu(stack: BenchStack) -> dict[str, float]:
     """CPU seconds (user + system) each stack process and its descendants have used so far (Linux /proc).
 
@@ -171,7 +176,7 @@ def process_cpu(stack: BenchStack) -> dict[str, float]:
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat_fields(entry.name)
         except OSError:
             continue
         parent_of[int(entry.name)] = int(fields[1])
@@ -202,7 +207,7 @@ def print_worker_memory(stack: BenchStack) -> None:
             continue
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
         peak, now = (int(fields[key].split()[0]) // 1024 for key in ("VmHWM", "VmRSS"))
-        faults = int(Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+        faults = int(_stat_fields(process.pid)[7])  # minflt
         print(f"   {process.name} memory: peak {peak} MB, now {now} MB; {faults:,} minor page faults since it started")
 
 

@@ -45,6 +45,11 @@ BUDGETS_MAX_AGE = timedelta(minutes=15)
 BUDGETS_WAIT_HEARTBEAT_S = 5.0
 
 
+def budgets_fresh(refreshed: datetime | None) -> bool:
+    """Whether budgets last refreshed at ``refreshed`` (None: never) are recent enough to use."""
+    return refreshed is not None and datetime.now(UTC) - refreshed < BUDGETS_MAX_AGE
+
+
 def source_format_of(pipeline: store.PipelineRecord, report: ReportRef) -> str:
     """The Bronze table a pipeline's raw files go to: the DSP's format, or the file's detected format."""
     if pipeline.source_kind == SourceKind.FILE.value:
@@ -94,10 +99,6 @@ class IngestionActivities(ActivityBase):
     def landing_path(self, partition: PartitionRef, execution_id: UUID) -> Path:
         return self.landing_dir / partition.key / f"{execution_id}.raw"
 
-    def _budgets_fresh(self, pipeline_id: UUID) -> bool:
-        refreshed = self._budgets_refreshed.get(pipeline_id)
-        return refreshed is not None and datetime.now(UTC) - refreshed < BUDGETS_MAX_AGE
-
     async def _refresh_budgets(self, connector: Connector, partition: PartitionRef, state: ActivityState) -> int:
         """Load the source's insertion-order budgets, advertiser by advertiser (each one a resumable step).
 
@@ -108,20 +109,20 @@ class IngestionActivities(ActivityBase):
         first days) wait for the first one's refresh instead of each asking the source again.
         """
         pipeline_id = partition.pipeline_id
-        if self._budgets_fresh(pipeline_id):
+        if budgets_fresh(self._budgets_refreshed.get(pipeline_id)):
             return 0
         while (refreshing := self._budget_refreshes.get(pipeline_id)) is not None:
             try:
                 await asyncio.wait_for(refreshing.wait(), BUDGETS_WAIT_HEARTBEAT_S)
             except TimeoutError:
                 state.heartbeat()  # a long refresh elsewhere must not time this activity out
-            if self._budgets_fresh(pipeline_id):
+            if budgets_fresh(self._budgets_refreshed.get(pipeline_id)):
                 return 0
         # No await between the check above and this: this partition is now the pipeline's refresher.
         self._budget_refreshes[pipeline_id] = refreshing = asyncio.Event()
         try:
             refreshed = await self.offload(store.budgets_refreshed_at, self.engine, pipeline_id)
-            if refreshed is not None and datetime.now(UTC) - refreshed < BUDGETS_MAX_AGE:
+            if budgets_fresh(refreshed):
                 self._budgets_refreshed[pipeline_id] = refreshed
                 return 0
             return await self._load_budgets(connector, partition, state)
