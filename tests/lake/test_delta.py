@@ -20,6 +20,7 @@ from etl_orchestrator.domain.partition import PartitionRef
 from etl_orchestrator.lake import (
     commit_partition,
     delta,
+    iter_partition,
     partition_row_count,
     partition_written,
     read_partition,
@@ -55,6 +56,23 @@ def test_replace_leaves_exactly_the_new_rows_of_the_partition(tmp_path: Path) ->
     assert again is not None and again["tag"].unique().to_list() == ["second"] and again.height == 5
     assert partition_row_count(table, day(1)) == 2
     assert len(files_of(tmp_path / "t", day(0))) == 1
+
+
+@pytest.mark.parametrize("whole_file_rows", [delta.WHOLE_FILE_ROWS, 0], ids=["read whole", "read in batches"])
+def test_iter_partition_yields_every_row_once_in_bounded_batches_with_the_partition_columns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_file_rows: int) -> None:
+    monkeypatch.setattr(delta, "WHOLE_FILE_ROWS", whole_file_rows)
+    table = str(tmp_path / "t")
+    replace_partition(table, day(0), rows(10, "mine"))
+    replace_partition(table, day(1), rows(4, "other day"))
+
+    batches = list(iter_partition(table, day(0), batch_rows=4, columns=["value", "date", "tag"]))
+
+    assert [batch.height for batch in batches] == [4, 4, 2]
+    together = pl.concat(batches)
+    assert together.columns == ["value", "date", "tag"]
+    assert together["value"].to_list() == list(range(10))
+    assert together["date"].unique().to_list() == [day(0).date] and together["tag"].unique().to_list() == ["mine"]
 
 
 def test_replacing_with_no_rows_empties_the_partition(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from etl_orchestrator.domain.budgets import BudgetSegment, InsertionOrder
 from etl_orchestrator.domain.errors import DataError
 from etl_orchestrator.domain.partition import PartitionRef
-from etl_orchestrator.lake import Lake, read_partition, replace_partition
+from etl_orchestrator.lake import Lake, delta, read_partition, replace_partition
 from etl_orchestrator.layers import gold
 from etl_orchestrator.layers.gold import latest_gold_date, load_budgets, load_campaign_daily, recompute_pacing
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_rows
@@ -227,13 +227,16 @@ def test_insertion_order_totals_follow_every_replace_of_the_partition(gold_db: s
     assert totals() == from_line_items() == [("B", "USD", Decimal("7.000000"), 70, 1)]
 
 
-@pytest.mark.parametrize("inline_max_rows", [gold.INLINE_MAX_ROWS, 0], ids=["encoded first", "encoder thread"])
+@pytest.mark.parametrize(("inline_max_rows", "whole_file_rows"), [(gold.INLINE_MAX_ROWS, delta.WHOLE_FILE_ROWS), (0, 0)],
+                         ids=["encoded first, file read whole", "encoder thread, file read in batches"])
 def test_a_silver_file_that_cannot_be_read_fails_the_load_and_keeps_the_previous_one(
         gold_db: str, land: LandFile, lake: Lake, partition: PartitionRef, monkeypatch: pytest.MonkeyPatch,
-        inline_max_rows: int) -> None:
-    # Silver is read and encoded before the COPY or, when larger, in a thread ahead of it: either way
-    # its errors must fail the load, atomically.
+        inline_max_rows: int, whole_file_rows: int) -> None:
+    # Silver is read and encoded before the COPY or, when larger, in a thread ahead of it; a small file
+    # is read whole by Polars, a large one in batches by pyarrow: either way its errors must fail the
+    # load, atomically.
     monkeypatch.setattr(gold, "INLINE_MAX_ROWS", inline_max_rows)
+    monkeypatch.setattr(delta, "WHOLE_FILE_ROWS", whole_file_rows)
     build_silver(land, lake, partition, [dv360_row(line_item_id=str(index)) for index in range(3)])
     load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
     build_silver(land, lake, partition, [dv360_row(line_item_id="1")])
@@ -241,7 +244,7 @@ def test_a_silver_file_that_cannot_be_read_fails_the_load_and_keeps_the_previous
         ("pipeline_id", "=", str(partition.pipeline_id)), ("date", "=", partition.date.isoformat())])
     Path(silver_file).write_bytes(b"not a parquet file")
 
-    with pytest.raises(pa.ArrowInvalid):
+    with pytest.raises(pa.ArrowInvalid if whole_file_rows == 0 else pl.exceptions.ComputeError):
         load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4())
     assert [row["line_item_id"] for row in gold_rows(gold_db, partition)] == ["0", "1", "2"]
 
