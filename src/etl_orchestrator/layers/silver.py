@@ -159,6 +159,9 @@ def bronze_to_silver(lake: LakeLike, partition: PartitionRef, *, execution_id: U
     if in_memory:
         parsed.frame = parsed.frame.collect().lazy()  # parse once; both passes reuse it
         parsed.in_memory = True
+    # The rows as parsed, for the write pass: it needs none of the join's columns, and a join kept in
+    # the plan would run again (a left join may add rows, so the optimizer cannot drop it).
+    rows = parsed.frame
     parsed.frame = _with_main_currency(parsed.frame)
     flags = [check.flag for check in parsed.checks]
 
@@ -177,7 +180,7 @@ def bronze_to_silver(lake: LakeLike, partition: PartitionRef, *, execution_id: U
 
     # Pass 2: write Silver and the quarantine.
     excluded = pl.concat([dropped[_ROW], losers])
-    silver_rows: pl.LazyFrame | pl.DataFrame = (parsed.frame.filter(~pl.col(_ROW).is_in(excluded.implode()))
+    silver_rows: pl.LazyFrame | pl.DataFrame = (rows.filter(~pl.col(_ROW).is_in(excluded.implode()))
                                                 .select(SILVER_COLUMNS))
     if in_memory:
         silver_rows = silver_rows.collect()  # written from memory and hashed there, not read back
