@@ -444,16 +444,19 @@ def iter_partition(table_uri: str, partition: PartitionRef, *, batch_rows: int =
                                              .select("path", "num_records").rows())
     data_columns = None if columns is None else [name for name in columns if name not in PARTITION_COLUMNS]
     for path, records in files:
-        for frame in _file_batches(Path(table_uri) / path, records, batch_rows, data_columns):
+        for frame in file_batches(Path(table_uri) / path, batch_rows, records=records, columns=data_columns):
             frame = frame.with_columns(pl.lit(partition.org_id, pl.Int64).alias("org_id"),
                                        pl.lit(str(partition.pipeline_id)).alias("pipeline_id"),
                                        pl.lit(partition.date, pl.Date).alias("date"))
             yield frame.select(columns) if columns else frame
 
 
-def _file_batches(path: Path, records: int | None, batch_rows: int,
-                  columns: list[str] | None) -> Iterator[pl.DataFrame]:
-    """One Parquet file's rows in batches of at most ``batch_rows`` (see ``iter_partition``)."""
+def file_batches(path: Path | str, batch_rows: int, *, records: int | None = None,
+                 columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
+    """One Parquet file's rows (``records`` of them, if known) in batches of at most ``batch_rows``.
+
+    Read whole when known to be small, else batch by batch (see ``iter_partition``).
+    """
     if records is not None and records <= WHOLE_FILE_ROWS:
         yield from pl.read_parquet(path, columns=columns).iter_slices(batch_rows)
         return

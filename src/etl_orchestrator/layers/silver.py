@@ -29,7 +29,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from etl_orchestrator.domain.enums import RuleAction
 from etl_orchestrator.domain.errors import ConflictError, DataError
@@ -41,6 +40,7 @@ from etl_orchestrator.lake import (
     LakeLike,
     StagedFile,
     commit_partition,
+    file_batches,
     partition_row_count,
     partition_written,
     scan_partition,
@@ -460,9 +460,7 @@ def _staged_batches(staged: StagedFile, partition: PartitionRef) -> Iterator[pl.
     """The rows of a staged (not yet committed) Silver file in bounded batches, with the partition's date."""
     if staged.relative_path is None:
         return
-    for batch in pq.ParquetFile(f"{staged.table_uri}/{staged.relative_path}").iter_batches(batch_size=100_000):
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
+    for frame in file_batches(f"{staged.table_uri}/{staged.relative_path}", 100_000, records=staged.rows):
         yield _with_date(frame, partition)
 
 
