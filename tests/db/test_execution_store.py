@@ -43,7 +43,7 @@ async def test_opening_with_the_first_layer_writes_both_once_even_when_retried(d
     try:
         for _ in range(2):  # a retried activity opens again
             assert store.begin_execution(engine, execution_id, workflow_id=f"test:{execution_id}", run_id="r",
-                                         starting=bronze_start(execution_id))
+                                         starting=bronze_start(execution_id)) is None
     finally:
         engine.dispose()
     with psycopg.connect(database_url) as connection:
@@ -71,10 +71,13 @@ async def test_closing_in_the_last_layers_transaction_completes_and_wakes_the_re
             closed = store.record_layer(engine, execution_id, partition_date=DAY, layer=Layer.GOLD,
                                         outcome={"status": LayerStatus.COMPLETED.value, "records": 3},
                                         close=True)
+            # Opened again after the close (a retry whose first attempt finished): its final status.
+            reopened = store.begin_execution(engine, execution_id, workflow_id=f"test:{execution_id}", run_id=None)
         finally:
             engine.dispose()
         notices = list(listener.notifies(timeout=2))
     assert closed is not None and closed.status == "completed" and closed.changed
+    assert reopened == "completed"
     # One wake-up per committed transaction: the close's two events fold into one notification.
     assert [notice.channel for notice in notices] == ["etl_outbox", "etl_outbox"]
     with psycopg.connect(database_url) as connection:

@@ -1,5 +1,8 @@
 """run_partition resumes at the step after its last checkpoint: a retry never redoes a finished layer.
 
+A retry after an attempt that finished and closed the execution (its result lost with its worker)
+reports the execution as it ended, not as skipped, and loads nothing again.
+
 The activity runs in Temporal's ``ActivityEnvironment`` with the heartbeat details an earlier attempt
 left (Bronze and Silver done), against the session's PostgreSQL and a lake of its own. The pipeline's
 source is an address nothing listens on, so a retry that asked the source again would fail.
@@ -69,14 +72,19 @@ async def test_a_retry_after_silver_loads_gold_without_asking_the_source_again(d
         environment.info = dataclasses.replace(
             environment.info, attempt=2, workflow_id=f"test:{execution_id}",
             heartbeat_details=[{"failures": {"network": 1}, "checkpoint": checkpoint, "since_attempt": 1}])
-        run = await environment.run(activities.run_partition,
-                                    PartitionInput(execution_id=execution_id, partition=partition, sole=True))
+        step = PartitionInput(execution_id=execution_id, partition=partition, sole=True)
+        run = await environment.run(activities.run_partition, step)
+        # The worker dies before Temporal hears of that success: the next attempt finds the execution closed.
+        environment.info = dataclasses.replace(environment.info, attempt=3)
+        again = await environment.run(activities.run_partition, step)
         layers.engine.dispose()
 
     assert run.bronze is not None and run.bronze.records == bronze.records  # restored, not fetched again
     assert run.silver is not None and run.silver.content_hash == silver.content_hash
     assert run.gold is not None and run.gold.records == silver.records_out > 0
-    assert run.execution_status == "completed"
+    assert run.execution_status == "completed" and not run.recovered
+    # Reported as it ended (a backfill counts it done), not as skipped, and nothing is loaded twice.
+    assert (again.skipped, again.recovered, again.execution_status, again.gold) == (False, True, "completed", None)
     with psycopg.connect(database_url) as connection:
         loaded = connection.execute("SELECT count(*) FROM gold.campaign_daily WHERE pipeline_id = %s AND date = %s",
                                     (partition.pipeline_id, DAY)).fetchone()[0]

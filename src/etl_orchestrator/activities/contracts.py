@@ -151,6 +151,7 @@ class PartitionResult(BaseModel):
     silver: SilverOutcome | None = None
     gold: GoldOutcome | None = None
     error: str | None = None
+    recovered: bool = False  # finished by an attempt whose result was lost: its outcomes are unknown here
 
 
 class ETLResult(BaseModel):
@@ -188,5 +189,8 @@ class PartitionRun(BaseModel):
     bronze: BronzeOutcome | None = None
     silver: SilverOutcome | None = None
     gold: GoldOutcome | None = None
-    skipped: bool = False  # a sole partition whose execution was already over: nothing was done
+    skipped: bool = False  # a sole partition whose execution was cancelled before it began: nothing was done
     execution_status: str | None = None  # a sole partition's execution, closed by the activity
+    # A sole partition's execution closed by an earlier attempt of this activity, which then died
+    # before Temporal heard its result (a killed worker): execution_status says how it ended.
+    recovered: bool = False

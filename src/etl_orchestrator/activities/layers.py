@@ -48,10 +48,11 @@ class LayerActivities(ActivityBase):
     @activity.defn(name="begin_execution")
     @classified(retry_settings)
     async def begin_execution(self, params: BeginInput) -> bool:
-        return await self.open(params)
+        """True when the execution is (now) running; False when it is already over."""
+        return await self.open(params) is None
 
-    async def open(self, params: BeginInput, *, starting: dict[str, Any] | None = None) -> bool:
-        """Mark the execution running (idempotent); False when it is already over.
+    async def open(self, params: BeginInput, *, starting: dict[str, Any] | None = None) -> str | None:
+        """Mark the execution running (idempotent): None, or its final status when it is already over.
 
         ``starting``: the first layer's start, recorded in the same transaction (``store.begin_execution``).
         """

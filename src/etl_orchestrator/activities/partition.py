@@ -35,6 +35,7 @@ from etl_orchestrator.activities.ingestion import IngestionActivities, bronze_st
 from etl_orchestrator.activities.layers import LayerActivities
 from etl_orchestrator.activities.retrying import classified, current_state
 from etl_orchestrator.config import Settings
+from etl_orchestrator.domain.enums import ExecutionStatus
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,11 +64,15 @@ class PartitionActivities(ActivityBase):
             info = activity.info()
             # Opening the execution also marks its Bronze running: one transaction, not two.
             starting = bronze_started(pipeline, params.partition, params.execution_id) if fetch else None
-            opened = await self.layers.open(BeginInput(execution_id=params.execution_id,
-                                                       workflow_id=info.workflow_id, run_id=info.workflow_run_id),
-                                            starting=starting)
-            if not opened:
+            over = await self.layers.open(BeginInput(execution_id=params.execution_id,
+                                                     workflow_id=info.workflow_id, run_id=info.workflow_run_id),
+                                          starting=starting)
+            if over == ExecutionStatus.CANCELLED.value:
                 return PartitionRun(skipped=True)
+            if over is not None:
+                # Only this activity closes a sole partition's execution: an earlier attempt did every
+                # layer and closed it, then died before reporting. Its work stands; say how it ended.
+                return PartitionRun(execution_status=over, recovered=True)
             announced = starting is not None
         if fetch:
             # One connector for the report and its file; its sockets come from the loop's shared pool.

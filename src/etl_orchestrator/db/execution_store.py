@@ -167,8 +167,8 @@ def _write_logs(conn: Connection, *, execution_id: UUID, org_id: int, layer: str
 
 
 def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run_id: str | None,
-                    starting: dict[str, Any] | None = None) -> bool:
-    """Mark the execution running and announce it. False when it is already over (nothing to do).
+                    starting: dict[str, Any] | None = None) -> str | None:
+    """Mark the execution running and announce it: None, or its final status when it is already over.
 
     ``starting``: ``record_layer``'s arguments for the layer that starts first, written in the same
     transaction (a one-day execution's first write is then also its Bronze start).
@@ -176,12 +176,12 @@ def begin_execution(engine: Engine, execution_id: UUID, *, workflow_id: str, run
     with engine.begin() as conn:
         row = _lock_execution(conn, execution_id)
         if ExecutionStatus(row["status"]).is_terminal:
-            return False
+            return row["status"]
         if row["status"] != ExecutionStatus.RUNNING.value:  # else a retried or replayed begin: already announced
             row = _announce(conn, row, workflow_id=workflow_id, run_id=run_id)
         if starting is not None:
             _record_layer(conn, execution_id, row=row, **starting)
-    return True
+    return None
 
 
 def _announce(conn: Connection, row: dict[str, Any], *, workflow_id: str, run_id: str | None) -> dict[str, Any]:

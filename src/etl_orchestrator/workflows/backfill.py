@@ -203,7 +203,9 @@ class BackfillWorkflow:
             cursor.failed += 1
             cursor.failed_dates.append(day)
             return
-        if any(partition.gold is not None and not partition.gold.skipped for partition in result.partitions):
+        # A recovered partition's Gold outcome was lost with its worker: it may have loaded rows.
+        if any(partition.recovered or (partition.gold is not None and not partition.gold.skipped)
+               for partition in result.partitions):
             self._pacing_stale = True
         if result.status == "completed":
             cursor.done += 1

@@ -130,5 +130,7 @@ class ETLWorkflow:
         if run.skipped:
             return PartitionResult(date=day, status="skipped")
         self._closed_status = run.execution_status
-        self._partitions[key] = "completed"
-        return PartitionResult(date=day, status="completed", bronze=run.bronze, silver=run.silver, gold=run.gold)
+        status = "failed" if run.execution_status == "failed" else "completed"
+        self._partitions[key] = status
+        return PartitionResult(date=day, status=status, bronze=run.bronze, silver=run.silver, gold=run.gold,
+                               recovered=run.recovered)
