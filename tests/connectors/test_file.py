@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -43,7 +42,7 @@ async def test_directory_export_of_a_date_lands_byte_for_byte(
     result = await exports.download(handle, tmp_path / "landed")
     original = (EXPORTS / name).read_bytes()
     assert (tmp_path / "landed").read_bytes() == original
-    assert result.sha256 == hashlib.sha256(original).hexdigest() and result.bytes == len(original)
+    assert result.bytes == len(original)
 
 
 async def test_missing_and_ambiguous_dates_are_data_errors(exports: Connector, tmp_path: Path) -> None:
@@ -76,8 +75,7 @@ async def test_copy_resumes_from_a_partial_file(exports: Connector, tmp_path: Pa
     dest = tmp_path / "landed.csv"
     partial_path(dest).write_bytes(original[:5000])
     result = await exports.download(handle, dest, resume_from=5000)
-    assert result.resumed_from == 5000 and dest.read_bytes() == original
-    assert result.sha256 == hashlib.sha256(original).hexdigest()
+    assert result.resumed_from == 5000 and dest.read_bytes() == original and result.bytes == len(original)
 
 
 async def test_missing_directory_fails_the_credential_check(tmp_path: Path) -> None:

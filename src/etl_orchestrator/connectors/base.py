@@ -65,7 +65,6 @@ class DownloadResult(BaseModel):
 
     path: str
     bytes: int
-    sha256: str
     resumed_from: int = Field(0, description="Bytes kept from an earlier partial download.")
 
 
