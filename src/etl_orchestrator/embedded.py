@@ -244,15 +244,9 @@ def start_postgres(pgdata: Path, *, port: int, host: str = "127.0.0.1", database
              "-U", "postgres"],
             check=True, user=run_as, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
         )
-    # max_wal_size is small on purpose: Gold loads write as much WAL as heap, and with a small WAL
-    # the checkpoints recycle segments whose pages are still in the page cache, so WAL writes
-    # overwrite cached pages instead of taking fresh ones. On a VM that hands freed memory back
-    # to its host (free page reporting), a fresh page costs a host fault: with 4GB, PostgreSQL
-    # spent ~20 % more CPU on a backfill (bench_orchestration, 60 days: 389/359 against 319/295 ms
-    # per partition). 128MB was no better than 256MB.
     settings = [
         "-c", f"listen_addresses={host}", "-p", str(port), "-k", "",
-        "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "max_wal_size=256MB",
+        "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB",
         "-c", "checkpoint_timeout=15min",
     ]
     if fast_unsafe:
