@@ -6,9 +6,9 @@ Also returns what the file says about itself: the original headers, and for DV36
 DV360 files look like: header, data rows, a totals row (every dimension cell empty), a blank line,
 then a footer of varying length. Data rows stop at the first blank line. Files up to
 ``IN_MEMORY_LIMIT`` bytes are mapped whole (fastest): one search finds the blank line, and Polars
-parses a copy of the bytes before it. Larger ones are streamed in bounded memory: a byte scan finds where the
-data ends and how many lines it has, then Polars streams exactly those rows. (DV360 never quotes a
-newline inside a cell; the line count assumes it.)
+parses a copy of the bytes before it. Larger ones are streamed in bounded memory: a byte scan finds
+where the data ends and how many lines it has, then Polars streams exactly those rows. (DV360 never
+quotes a newline inside a cell; the line count assumes it.)
 """
 
 from __future__ import annotations
@@ -166,12 +166,13 @@ def _last_line(buffer: bytes, end: int) -> bytes:
 
 def _csv_file(path: Path, *, stops_at_blank_line: bool, totals: bool, source_format: str) -> RawReport:
     size = path.stat().st_size
-    if not 0 < size <= IN_MEMORY_LIMIT:
+    if not 0 < size <= IN_MEMORY_LIMIT:  # an empty file cannot be mapped; the scan reports it
         return _csv_from(path, None, stops_at_blank_line=stops_at_blank_line, totals=totals,
                          source_format=source_format)
     # Mapped, not read: the file's pages are already in the page cache (it was just downloaded), so
     # only the data region is copied, once, for Polars. A read would copy the whole file into fresh
-    # memory first, and on this VM fresh pages cost a fault on the host.
+    # memory first, and on a VM that returns freed memory to its host (this one) fresh pages cost a
+    # fault on the host.
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as content:
         return _csv_from(path, content, stops_at_blank_line=stops_at_blank_line, totals=totals,
                          source_format=source_format)
