@@ -17,7 +17,8 @@ import csv
 import io
 import mmap
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def _header(first: bytes, name: str) -> tuple[list[str], str, bytes]:
 _BLANK_LINE = {marker: re.compile(re.escape(marker)) for marker in (b"\n\n", b"\n\r\n")}
 
 
-def _layout_of(content: bytes | mmap.mmap, *, stops_at_blank_line: bool, name: str) -> _CsvLayout:
+def _layout_of(content: mmap.mmap, *, stops_at_blank_line: bool, name: str) -> _CsvLayout:
     """``_layout`` of a file mapped whole, without counting lines (Polars parses the data region whole).
 
     A regex finds the blank line (faster than ``bytes.find`` on a newline-dense buffer).
@@ -110,7 +111,7 @@ def _layout_of(content: bytes | mmap.mmap, *, stops_at_blank_line: bool, name: s
                       _final_line(content, header_bytes, data_end), footer)
 
 
-def _final_line(content: bytes | mmap.mmap, start: int, end: int) -> bytes:
+def _final_line(content: mmap.mmap, start: int, end: int) -> bytes:
     """The last line of ``content[start:end]``: an unterminated non-blank tail, else the last full line."""
     last_newline = content.rfind(b"\n", start, end)
     tail = content[last_newline + 1 if last_newline >= 0 else start:end]
@@ -164,45 +165,46 @@ def _last_line(buffer: bytes, end: int) -> bytes:
     return buffer[start:end]
 
 
-def _csv_file(path: Path, *, stops_at_blank_line: bool, totals: bool, source_format: str) -> RawReport:
-    size = path.stat().st_size
-    if not 0 < size <= IN_MEMORY_LIMIT:  # an empty file cannot be mapped; the scan reports it
-        return _csv_from(path, None, stops_at_blank_line=stops_at_blank_line, totals=totals,
-                         source_format=source_format)
-    # Mapped, not read: the file's pages are already in the page cache (it was just downloaded), so
-    # only the data region is copied, once, for Polars. A read would copy the whole file into fresh
-    # memory first, and on a VM that returns freed memory to its host (this one) fresh pages cost a
-    # fault on the host.
+@contextmanager
+def _mapped(path: Path) -> Iterator[mmap.mmap | None]:
+    """The whole file mapped read-only; None when it is empty (it cannot be mapped) or too large.
+
+    Mapped, not read: the file's pages are already in the page cache (it was just downloaded), so
+    only the data region is copied, once, for Polars. A read would copy the whole file into fresh
+    memory first, and on a VM that returns freed memory to its host (this one) fresh pages cost a
+    fault on the host.
+    """
+    if not 0 < path.stat().st_size <= IN_MEMORY_LIMIT:
+        yield None
+        return
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as content:
-        return _csv_from(path, content, stops_at_blank_line=stops_at_blank_line, totals=totals,
-                         source_format=source_format)
+        yield content
 
 
-def _csv_from(path: Path, content: mmap.mmap | None, *, stops_at_blank_line: bool, totals: bool,
-              source_format: str) -> RawReport:
-    """``_csv_file`` of ``content`` (the whole file), or of ``path`` streamed when it is None."""
-    layout = (_layout(path, stops_at_blank_line=stops_at_blank_line) if content is None
-              else _layout_of(content, stops_at_blank_line=stops_at_blank_line, name=path.name))
-    names = normalise_headers(layout.headers)
-    columns = dict(zip(names, (header.strip() for header in layout.headers), strict=True))
-    rows = layout.data_lines
-    data_end = layout.data_end
-    totals_row = None
-    if totals and data_end > layout.header_bytes:
-        cells = _parse_line(layout.last_line, layout.delimiter)
-        if _is_totals_row(cells, names, source_format):
-            totals_row = {name: cell.strip() for name, cell in zip(names, cells, strict=False) if cell.strip()}
-            rows = rows - 1 if rows is not None else None
-            data_end -= len(layout.last_line)
-    options = dict(has_header=True, new_columns=names, separator=layout.delimiter, infer_schema=False,
-                   encoding="utf8-lossy", raise_if_empty=False)
-    if data_end <= layout.header_bytes or rows == 0:
-        data: pl.DataFrame | pl.LazyFrame = pl.DataFrame(schema={name: pl.String for name in names})
-    elif content is not None:
-        # The data region is cut exactly at data_end, so Polars reads all of it: no row count needed.
-        data = pl.read_csv(content[len(BOM) if content[:len(BOM)] == BOM else 0:data_end], **options)
-    else:
-        data = pl.scan_csv(path, n_rows=rows if stops_at_blank_line else None, **options)
+def _csv_file(path: Path, *, stops_at_blank_line: bool, totals: bool, source_format: str) -> RawReport:
+    with _mapped(path) as content:
+        layout = (_layout(path, stops_at_blank_line=stops_at_blank_line) if content is None
+                  else _layout_of(content, stops_at_blank_line=stops_at_blank_line, name=path.name))
+        names = normalise_headers(layout.headers)
+        columns = dict(zip(names, (header.strip() for header in layout.headers), strict=True))
+        rows = layout.data_lines
+        data_end = layout.data_end
+        totals_row = None
+        if totals and data_end > layout.header_bytes:
+            cells = _parse_line(layout.last_line, layout.delimiter)
+            if _is_totals_row(cells, names, source_format):
+                totals_row = {name: cell.strip() for name, cell in zip(names, cells, strict=False) if cell.strip()}
+                rows = rows - 1 if rows is not None else None
+                data_end -= len(layout.last_line)
+        options = dict(has_header=True, new_columns=names, separator=layout.delimiter, infer_schema=False,
+                       encoding="utf8-lossy", raise_if_empty=False)
+        if data_end <= layout.header_bytes or rows == 0:
+            data: pl.DataFrame | pl.LazyFrame = pl.DataFrame(schema={name: pl.String for name in names})
+        elif content is not None:
+            # The data region is cut exactly at data_end, so Polars reads all of it: no row count needed.
+            data = pl.read_csv(content[len(BOM) if content[:len(BOM)] == BOM else 0:data_end], **options)
+        else:
+            data = pl.scan_csv(path, n_rows=rows if stops_at_blank_line else None, **options)
     if not stops_at_blank_line:
         # A blank line inside a plain CSV is not a row (Polars reads it as an all-null row).
         data = data.filter(~pl.all_horizontal(pl.all().is_null()))
