@@ -167,6 +167,20 @@ async def test_slow_response_beyond_timeout_is_source_timeout_error(
             await connector.request_report(OLD_DATE)
 
 
+async def test_a_stalled_download_is_source_timeout_error_and_the_retry_lands_it(
+    scope: SandboxScope, small_advertiser: dict[str, Any], tmp_path: Path
+) -> None:
+    await scope.script({"endpoint": "download", "delay_s": 2, "times": 1})
+    async with open_connector("dv360", scope.dv360_config(small_advertiser, timeout_s=0.3)) as connector:
+        handle = await connector.request_report(OLD_DATE)
+        dest = tmp_path / "report.csv"
+        with pytest.raises(SourceTimeoutError, match="download"):
+            await connector.download(handle, dest)
+        assert not dest.exists()
+        result = await connector.download(handle, dest)  # the rule is spent
+        assert dest.exists() and result.bytes == dest.stat().st_size > 0
+
+
 async def test_truncated_download_raises_network_error_and_lands_nothing(
     dv360: Connector, scope: SandboxScope, tmp_path: Path
 ) -> None:

@@ -1,15 +1,20 @@
-"""The one mapping from httpx exceptions and HTTP statuses to the error taxonomy misses nothing."""
+"""The one mapping from httpx and aiohttp exceptions and HTTP statuses to the error taxonomy misses nothing."""
 
 from __future__ import annotations
 
 import inspect
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from types import SimpleNamespace
 
+import aiohttp
 import httpx
 import pytest
+import yarl
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from etl_orchestrator.connectors.http import (
+    CLIENT_ERRORS,
     HTTPX_ERRORS,
     error_detail,
     error_for_exception,
@@ -94,6 +99,98 @@ def test_httpx_exception_maps_to_its_error_class(name: str, expected: type[EtlEr
     assert error.context == {"source": "dv360", "operation": "get_report"}
 
 
+# aiohttp (report downloads): every ClientError subclass it exports.
+EXPECTED_FOR_AIOHTTP_EXCEPTION: dict[str, type[EtlError]] = {
+    # timeouts (connect, read)
+    "ServerTimeoutError": SourceTimeoutError,
+    "ConnectionTimeoutError": SourceTimeoutError,
+    "SocketTimeoutError": SourceTimeoutError,
+    # the wire: transient
+    "ClientError": NetworkError,
+    "ClientConnectionError": NetworkError,
+    "ClientConnectionResetError": NetworkError,
+    "ClientOSError": NetworkError,
+    "ClientConnectorError": NetworkError,
+    "ClientConnectorDNSError": NetworkError,
+    "ClientProxyConnectionError": NetworkError,
+    "ClientSSLError": NetworkError,
+    "ClientConnectorSSLError": NetworkError,
+    "ClientConnectorCertificateError": NetworkError,
+    "ServerConnectionError": NetworkError,
+    "ServerDisconnectedError": NetworkError,
+    "ServerFingerprintMismatch": NetworkError,
+    "ClientPayloadError": NetworkError,  # the body was cut
+    "UploadAbortedError": NetworkError,
+    # our request or the response's shape: retrying cannot help
+    "InvalidURL": DataError,
+    "InvalidUrlClientError": DataError,
+    "RedirectClientError": DataError,
+    "NonHttpUrlClientError": DataError,
+    "InvalidUrlRedirectClientError": DataError,
+    "NonHttpUrlRedirectClientError": DataError,
+    "TooManyRedirects": DataError,
+    "ContentTypeError": DataError,
+    # a response error carries its status: mapped like the status (here the 502 instance_of gives)
+    "ClientResponseError": NetworkError,
+    "ClientHttpProxyError": NetworkError,
+    "WSServerHandshakeError": NetworkError,
+}
+
+
+def aiohttp_exception_classes() -> dict[str, type[Exception]]:
+    return {name: value for name, value in vars(aiohttp).items()
+            if inspect.isclass(value) and issubclass(value, aiohttp.ClientError)}
+
+
+def aiohttp_instance_of(exception_class: type[Exception]) -> Exception:
+    """An instance that formats, whatever the constructor wants; a response error answers 502."""
+    url = yarl.URL("https://example.test/report.csv")
+    request = aiohttp.RequestInfo(url=url, method="GET", headers=CIMultiDictProxy(CIMultiDict()), real_url=url)
+    connection = SimpleNamespace(host="example.test", port=443, ssl=True, is_ssl=True)
+    attempts: list[tuple[tuple, dict]] = [
+        ((request, ()), {"status": 502, "message": "bad gateway"}),  # response errors
+        ((connection, OSError(111, "refused")), {}),  # connector errors
+        ((b"expected", b"got", "example.test", 443), {}),  # fingerprint mismatch
+        ((str(url),), {}),
+        (("boom",), {}),
+        ((), {}),
+    ]
+    for args, kwargs in attempts:
+        try:
+            instance = exception_class(*args, **kwargs)
+            str(instance)
+            return instance
+        except (TypeError, AttributeError):
+            continue
+    raise AssertionError(f"cannot build {exception_class}")
+
+
+def test_every_aiohttp_client_error_has_an_expected_mapping() -> None:
+    unmapped = set(aiohttp_exception_classes()) - set(EXPECTED_FOR_AIOHTTP_EXCEPTION)
+    assert not unmapped, f"aiohttp grew an exception: decide its class here: {unmapped}"
+    assert all(issubclass(cls, CLIENT_ERRORS) for cls in aiohttp_exception_classes().values())
+
+
+# The classes this aiohttp has (older releases within the pinned range lack a few of the newest).
+@pytest.mark.parametrize(("name", "expected"), sorted((name, expected) for name, expected
+                                                      in EXPECTED_FOR_AIOHTTP_EXCEPTION.items()
+                                                      if name in aiohttp_exception_classes()))
+def test_aiohttp_exception_maps_to_its_error_class(name: str, expected: type[EtlError]) -> None:
+    error = error_for_exception(aiohttp_instance_of(aiohttp_exception_classes()[name]), source="ttd",
+                                operation="download")
+    assert type(error) is expected
+
+
+def test_status_error_from_aiohttp_keeps_its_status_and_retry_after() -> None:
+    error = error_for_exception(
+        aiohttp.ClientResponseError(None, (), status=429,  # type: ignore[arg-type]
+                                    headers=CIMultiDict({"Retry-After": "7"})),
+        source="dv360", operation="download")
+    assert isinstance(error, RateLimitError) and error.retry_after_s == 7.0
+    forbidden = aiohttp.ClientHttpProxyError(None, (), status=407)  # type: ignore[arg-type]
+    assert isinstance(error_for_exception(forbidden, source="dv360", operation="download"), SourceAuthError)
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
@@ -161,3 +258,10 @@ def test_translated_reraises_from_the_httpx_exception() -> None:
     with pytest.raises(NetworkError) as caught, translated(source="dv360", operation="create_query"):
         raise cause
     assert caught.value.__cause__ is cause and "create_query" in str(caught.value)
+
+
+def test_translated_reraises_from_the_aiohttp_exception() -> None:
+    cause = aiohttp.ClientPayloadError("Response payload is not completed")
+    with pytest.raises(NetworkError) as caught, translated(source="dv360", operation="download"):
+        raise cause
+    assert caught.value.__cause__ is cause and "download" in str(caught.value)

@@ -5,9 +5,9 @@ failed or cut download leaves ``dest.partial`` (with what arrived) for a later `
 Landing the same partition twice replaces the file: one file, never two.
 
 No checksum is computed: no source here declares one to compare the file with, and a SHA-256 that
-nothing read cost ~3 % of the worker's CPU in a backfill (44 MB a day, perf samples). Writing
-happens inline: a helper thread was measured to cost more CPU than it saves wall time on a
-two-core machine that the pipeline keeps busy.
+nothing read cost ~3 % of the worker's CPU in a backfill (44 MB a day, perf samples). The file is
+unbuffered and a batch of received pieces goes down in one ``writev``: joining them first would copy
+every byte once more into fresh memory.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 from etl_orchestrator.connectors.base import DownloadResult
 from etl_orchestrator.domain.errors import NetworkError
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
 
 
 def partial_path(dest: Path) -> Path:
@@ -36,7 +38,7 @@ class PartialFile:
         dest.parent.mkdir(parents=True, exist_ok=True)
         existing = self.partial.stat().st_size if self.partial.exists() else 0
         self.offset = resume_from if 0 < resume_from <= existing else 0
-        self._file: BinaryIO = self.partial.open("r+b" if self.offset else "wb")
+        self._file: BinaryIO = self.partial.open("r+b" if self.offset else "wb", buffering=0)
         if self.offset:
             self._file.truncate(self.offset)
             self._file.seek(self.offset)
@@ -48,9 +50,16 @@ class PartialFile:
         self._file.truncate(0)
         self.offset = self.size = 0
 
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-        self.size += len(data)
+    def write(self, *pieces: bytes) -> None:
+        """Append ``pieces`` in order, in as few system calls as the kernel allows."""
+        pending = [memoryview(piece) for piece in pieces if piece]
+        while pending:
+            written = os.writev(self._file.fileno(), pending[:_IOV_MAX])
+            self.size += written
+            while pending and written >= len(pending[0]):  # drop what went down; a short write resumes
+                written -= len(pending.pop(0))
+            if written:
+                pending[0] = pending[0][written:]
 
     def commit(self, *, expected_size: int | None) -> DownloadResult:
         """Verify the byte count against what the source declared, then publish ``dest``."""
