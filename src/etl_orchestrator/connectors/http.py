@@ -290,8 +290,9 @@ class HttpSource:
                                         sock_read=self.timeout_s)
         with PartialFile(dest, resume_from=resume_from, source=self.source) as landing, \
                 translated(source=self.source, operation="download"):
-            # The body as sent (no decompression), like the byte count the source declares.
-            session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
+            # The body as sent (no decompression), like the byte count the source declares; proxies
+            # from the environment, as httpx honours them for the API calls.
+            session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False, trust_env=True,
                                             connector=aiohttp.TCPConnector(ssl=shared_tls_context()))
             async with session:
                 expected = await self._fetch(session, url, landing, on_progress)
