@@ -2,8 +2,9 @@
 
 API calls go through httpx; a report file is downloaded with aiohttp. Why two clients: a report is
 tens of megabytes, and httpx reads a body in 64 KiB pieces through four layers of Python (httpx,
-httpcore, h11, anyio). A 44 MB DV360 day cost the worker 78–91 ms of CPU that way, against 26–34 ms
-with aiohttp, whose parser and buffers are C (one-off harness, median of seven, same sandbox).
+httpcore, h11, anyio). A 44 MB DV360 day cost the worker 85.5 ms of CPU that way, 42.6 ms with
+aiohttp, whose parser and buffers are C (median of eight downloads from the same sandbox, connection
+set-up included; one-off harness).
 
 ``error_for_status`` and ``error_for_exception`` are the whole mapping, for both clients:
 
@@ -320,8 +321,8 @@ class HttpSource:
             reported = landing.size
             # Received pieces are written in batches of about chunk_bytes on a thread: a write that
             # waits for the disk (writeback under a backfill's load) must not stall the worker's event
-            # loop. Whatever arrived is still written if the connection is cut, so the resume keeps
-            # every byte written; progress is reported once per batch.
+            # loop. Pieces received before a cut are still written, and a resume starts after them;
+            # progress is reported once per batch.
             pending: list[bytes] = []
             pending_bytes = 0
             try:
