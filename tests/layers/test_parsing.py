@@ -50,3 +50,22 @@ def test_unknown_ids_count_as_missing() -> None:
     cleaned = parsing.identifier(parsing.text(pl.col("v")))
     values = pl.DataFrame({"v": ["Unknown", "(not set)", "42", "-", "UNKNOWN"]}).select(cleaned).to_series().to_list()
     assert values == [None, None, "42", None, None]
+
+
+def test_the_white_space_removed_from_numbers_is_exactly_what_the_regex_class_matches() -> None:
+    every_code_point = pl.Series([chr(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF])
+    regex_white_space = every_code_point.filter(every_code_point.str.contains(r"^\s$")).to_list()
+    assert sorted(regex_white_space) == sorted(parsing.WHITE_SPACE)
+
+
+def test_numbers_lose_every_grouping_character_and_currency_symbol_as_the_regex_class_did() -> None:
+    cells = ["1" + character + "234" for character in parsing.GROUPING_CHARACTERS]
+    assert parse(cells, parsing.integer) == [1234] * len(cells)
+    tricky = ["1\u202f234,5 €", "$1'234.5", "£ 7", "1.234,5\u00a0$", " \t-12\u3000", "¥1,0,0", "€", None]
+    frame = pl.DataFrame({"v": tricky}, schema={"v": pl.String})
+    for decimal_comma, removed in [(False, r"[,\s\u00a0'$€£¥]"), (True, r"[.\s\u00a0'$€£¥]")]:
+        ours = frame.select(parsing.number_text(pl.col("v"), decimal_comma=decimal_comma)).to_series()
+        regex = frame.select(pl.col("v").str.replace_all(removed, "")).to_series()
+        if decimal_comma:
+            regex = regex.str.replace(",", ".", literal=True)
+        assert ours.to_list() == regex.to_list()
