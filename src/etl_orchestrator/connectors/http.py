@@ -52,6 +52,13 @@ from etl_orchestrator.domain.errors import (
 _DETAIL_LIMIT = 300
 _RANGE_REJECTED = object()
 
+# aiohttp's errors for a request or response that retrying cannot fix; the two response errors among
+# them are mapped as such, not by their status.
+_AIOHTTP_DATA_ERRORS: tuple[type[Exception], ...] = (
+    aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, aiohttp.RedirectClientError, aiohttp.TooManyRedirects,
+    aiohttp.ContentTypeError,
+)
+
 # Most specific first: LocalProtocolError is a ProtocolError, but it is our request that is wrong.
 _EXCEPTION_CLASSES: tuple[tuple[tuple[type[Exception], ...], type[EtlError]], ...] = (
     ((httpx.TimeoutException,), SourceTimeoutError),
@@ -68,11 +75,10 @@ _EXCEPTION_CLASSES: tuple[tuple[tuple[type[Exception], ...], type[EtlError]], ..
     ),
     ((httpx.TransportError, httpx.DecodingError), NetworkError),  # connect/read/write errors, resets, proxies
     ((httpx.HTTPError,), NetworkError),  # anything httpx adds later: assume the wire, retry
-    # aiohttp (downloads). Its connect and read timeouts are ServerTimeoutErrors; a response error
-    # other than these two is mapped by its status (error_for_exception).
+    # aiohttp (downloads). Its connect and read timeouts are ServerTimeoutErrors; any other response
+    # error is mapped by its status (error_for_exception).
     ((aiohttp.ServerTimeoutError,), SourceTimeoutError),
-    ((aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, aiohttp.RedirectClientError, aiohttp.TooManyRedirects,
-      aiohttp.ContentTypeError), DataError),
+    (_AIOHTTP_DATA_ERRORS, DataError),
     ((aiohttp.ClientError,), NetworkError),  # resets, cut bodies (ClientPayloadError), anything added later
 )
 
@@ -129,21 +135,9 @@ def error_for_exception(exc: Exception, *, source: str, operation: str) -> EtlEr
     ``error_for_status``)."""
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
-        return error_for_status(
-            response.status_code,
-            source=source,
-            operation=operation,
-            retry_after=response.headers.get("Retry-After"),
-        )
-    if isinstance(exc, aiohttp.ClientResponseError) and not isinstance(
-        exc, (aiohttp.TooManyRedirects, aiohttp.ContentTypeError)
-    ):
-        return error_for_status(
-            exc.status,
-            source=source,
-            operation=operation,
-            retry_after=exc.headers.get("Retry-After") if exc.headers else None,
-        )
+        return response_error(response.status_code, response.headers, source=source, operation=operation)
+    if isinstance(exc, aiohttp.ClientResponseError) and not isinstance(exc, _AIOHTTP_DATA_ERRORS):
+        return response_error(exc.status, exc.headers or {}, source=source, operation=operation)
     for classes, error_class in _EXCEPTION_CLASSES:
         if isinstance(exc, classes):
             return error_class(
@@ -180,13 +174,16 @@ async def ensure_success(response: httpx.Response, *, source: str, operation: st
         return
     with translated(source=source, operation=operation):
         await response.aread()
-    raise error_for_status(
-        response.status_code,
-        source=source,
-        operation=operation,
-        retry_after=response.headers.get("Retry-After"),
-        detail=error_detail(response.text),
-    )
+    raise response_error(response.status_code, response.headers, source=source, operation=operation,
+                         body=response.text)
+
+
+def response_error(status: int, headers: Mapping[str, str], *, source: str, operation: str,
+                   body: str = "") -> EtlError:
+    """``error_for_status`` of a response of either client: Retry-After from its headers, the
+    message from its body."""
+    return error_for_status(status, source=source, operation=operation, retry_after=headers.get("Retry-After"),
+                            detail=error_detail(body))
 
 
 def json_object(response: httpx.Response, *, source: str, operation: str) -> dict[str, Any]:
@@ -312,9 +309,8 @@ class HttpSource:
             if response.status == 416 and landing.offset:
                 return _RANGE_REJECTED
             if not 200 <= response.status < 300:
-                raise error_for_status(response.status, source=self.source, operation="download",
-                                       retry_after=response.headers.get("Retry-After"),
-                                       detail=error_detail(await response.text(errors="replace")))
+                raise response_error(response.status, response.headers, source=self.source,
+                                     operation="download", body=await response.text(errors="replace"))
             if landing.offset and response.status != 206:
                 landing.restart()  # the server ignored Range and sends the whole file
             expected = _expected_size(response.status, response.headers, landing.offset)
