@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from etl_orchestrator.domain.enums import RuleAction
 from etl_orchestrator.domain.errors import DataError
@@ -200,6 +202,23 @@ def test_streaming_mode_gives_the_same_silver_as_in_memory(land: LandFile, lake:
         in_memory.records_out, in_memory.quarantined, in_memory.duplicates_removed) == (7, 1, 12)
     assert streamed.content_hash == in_memory.content_hash
     assert [found.rule for found in streamed.issues] == [found.rule for found in in_memory.issues]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+def test_silver_files_are_written_uncompressed_and_bronze_files_compressed(
+        land: LandFile, lake: Lake, partition: PartitionRef, monkeypatch: pytest.MonkeyPatch, streamed: bool) -> None:
+    land(build_dv360_csv([dv360_row(line_item_id=str(index)) for index in range(5)]))
+    if streamed:
+        monkeypatch.setattr(silver_module, "IN_MEMORY_ROWS", 0)
+    assert run(lake, partition).records_out == 5
+
+    def codecs(table: str) -> set[str]:
+        (uri,) = DeltaTable(table).file_uris()
+        row_group = pq.read_metadata(uri).row_group(0)
+        return {row_group.column(index).compression for index in range(row_group.num_columns)}
+
+    assert codecs(lake.silver) == {"UNCOMPRESSED"}
+    assert codecs(lake.bronze("dv360")) == {"LZ4"}
 
 
 def test_replay_after_a_rule_change_releases_rows_and_keeps_the_invariant(land: LandFile, lake: Lake,

@@ -84,7 +84,12 @@ COMMIT_ATTEMPTS = 40
 OWN_COMMIT_FRESH_S = 0.05  # after our commit, how long reads trust the handle without asking the log
 # Files of up to this many rows are read whole (see ``iter_partition``): ~60 MB of Silver rows in memory.
 WHOLE_FILE_ROWS = 262_144
-PARQUET_COMPRESSION = "lz4"  # 25–35% faster to write than zstd here; files are rewritten per day anyway
+# Bronze keeps its files compressed: lz4 writes 25–35% faster than zstd here. A layer read back soon
+# and rewritten every run (Silver) may pass "uncompressed" (see layers/silver.py).
+PARQUET_COMPRESSION = "lz4"
+# No column statistics: no reader prunes row groups inside one partition's file, and the Delta log
+# carries the row count. Computing min/max of every string column cost ~8% of a Bronze write.
+PARQUET_STATISTICS = False
 
 _locks_guard = threading.Lock()
 _table_locks: dict[str, threading.RLock] = {}
@@ -278,11 +283,12 @@ def _load(table_uri: str) -> _Snapshot | None:
 # ------------------------------------------------------------------------------------------ writing
 
 
-def stage_partition_file(table_uri: str, partition: PartitionRef,
-                         data: pl.DataFrame | pl.LazyFrame) -> StagedFile:
+def stage_partition_file(table_uri: str, partition: PartitionRef, data: pl.DataFrame | pl.LazyFrame, *,
+                         compression: str = PARQUET_COMPRESSION) -> StagedFile:
     """Write ``data`` (without partition columns) as one Parquet file of the partition, uncommitted.
 
-    A LazyFrame is streamed to disk (bounded memory whatever the row count).
+    A LazyFrame is streamed to disk (bounded memory whatever the row count). ``compression`` is a
+    Polars Parquet codec name.
     """
     relative = f"{_partition_dir(partition)}/part-{uuid.uuid4().hex}.parquet"
     path = Path(table_uri) / relative
@@ -291,12 +297,12 @@ def stage_partition_file(table_uri: str, partition: PartitionRef,
         if isinstance(data, pl.LazyFrame):
             data = data.drop(PARTITION_COLUMNS, strict=False)
             schema = data.collect_schema()
-            data.sink_parquet(path, compression=PARQUET_COMPRESSION)
+            data.sink_parquet(path, compression=compression, statistics=PARQUET_STATISTICS)
             rows = pq.read_metadata(path).num_rows
         else:
             data = data.drop(PARTITION_COLUMNS, strict=False)
             schema = data.schema
-            data.write_parquet(path, compression=PARQUET_COMPRESSION)
+            data.write_parquet(path, compression=compression, statistics=PARQUET_STATISTICS)
             rows = data.height
         size = path.stat().st_size
     except OSError as exc:
@@ -369,9 +375,11 @@ def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None =
 
 
 def replace_partition(table_uri: str, partition: PartitionRef, data: pl.DataFrame | pl.LazyFrame, *,
-                      metadata: Mapping[str, Any] | None = None) -> PartitionWrite:
+                      metadata: Mapping[str, Any] | None = None,
+                      compression: str = PARQUET_COMPRESSION) -> PartitionWrite:
     """Atomically replace the partition's rows with ``data``: stage, then commit."""
-    return commit_partition(stage_partition_file(table_uri, partition, data), metadata=metadata)
+    return commit_partition(stage_partition_file(table_uri, partition, data, compression=compression),
+                            metadata=metadata)
 
 
 def _create(table_uri: str, schema: pl.Schema) -> _Snapshot:

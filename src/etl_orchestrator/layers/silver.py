@@ -62,6 +62,10 @@ from etl_orchestrator.quality.report import QualityIssue
 from etl_orchestrator.quality.rules import QualityRule
 
 IN_MEMORY_ROWS = 2_000_000
+# Silver's files are rewritten every run and read back at once by Gold: written uncompressed, with
+# Bronze's files lz4-compressed, a 60-day backfill of 125,000-row days cost the worker ~8% less CPU
+# (bench_orchestration, interleaved runs) for files about 1.7× larger.
+SILVER_COMPRESSION = "uncompressed"
 SILVER_COLUMNS: tuple[str, ...] = CANONICAL_COLUMNS + LINEAGE
 CONTENT_HASH_VERSION = "silver-v1"
 _ROW = "_row_number"
@@ -236,8 +240,9 @@ def replay_quarantine(lake: LakeLike, partition: PartitionRef, *, execution_id: 
     _raise_on_fail(issues, partition, judged.height)
 
     still_held = _quarantine_frame(raw.lazy(), parsed, dropped, source_format, execution_id)
-    silver_write = commit_partition(stage_partition_file(lake.silver, partition, merged),
-                                    metadata={"layer": "silver", "execution_id": str(execution_id), "replay": True})
+    staged = stage_partition_file(lake.silver, partition, merged, compression=SILVER_COMPRESSION)
+    silver_write = commit_partition(staged, metadata={"layer": "silver", "execution_id": str(execution_id),
+                                                      "replay": True})
     commit_partition(stage_partition_file(lake.quarantine, partition, still_held),
                      metadata={"layer": "quarantine", "execution_id": str(execution_id), "replay": True})
     return _replay_result(lake, partition, source_format, merged, still_held.collect(), held.height,
@@ -437,7 +442,7 @@ def _publish(lake: Lake, partition: PartitionRef, source_format: str, execution_
     was dropped, and nothing is staged for the quarantine.
     """
     metadata = {"execution_id": str(execution_id), "source_format": source_format}
-    silver_file = stage_partition_file(lake.silver, partition, silver_rows)
+    silver_file = stage_partition_file(lake.silver, partition, silver_rows, compression=SILVER_COMPRESSION)
     try:
         quarantine_file = StagedFile(lake.quarantine, partition, None, 0, 0, QUARANTINE_SCHEMA) \
             if quarantine_rows is None else stage_partition_file(lake.quarantine, partition, quarantine_rows)
