@@ -375,11 +375,9 @@ def commit_partition(staged: StagedFile, *, metadata: Mapping[str, Any] | None =
 
 
 def replace_partition(table_uri: str, partition: PartitionRef, data: pl.DataFrame | pl.LazyFrame, *,
-                      metadata: Mapping[str, Any] | None = None,
-                      compression: str = PARQUET_COMPRESSION) -> PartitionWrite:
+                      metadata: Mapping[str, Any] | None = None) -> PartitionWrite:
     """Atomically replace the partition's rows with ``data``: stage, then commit."""
-    return commit_partition(stage_partition_file(table_uri, partition, data, compression=compression),
-                            metadata=metadata)
+    return commit_partition(stage_partition_file(table_uri, partition, data), metadata=metadata)
 
 
 def _create(table_uri: str, schema: pl.Schema) -> _Snapshot:
