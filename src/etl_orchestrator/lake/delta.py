@@ -84,8 +84,8 @@ COMMIT_ATTEMPTS = 40
 OWN_COMMIT_FRESH_S = 0.05  # after our commit, how long reads trust the handle without asking the log
 # Files of up to this many rows are read whole (see ``iter_partition``): ~60 MB of Silver rows in memory.
 WHOLE_FILE_ROWS = 262_144
-# Bronze keeps its files compressed: lz4 writes 25–35% faster than zstd here. A layer read back soon
-# and rewritten every run (Silver) may pass "uncompressed" (see layers/silver.py).
+# The default codec (Bronze, the quarantine): lz4 writes 25–35% faster than zstd here. A caller whose
+# files are read back at once and rewritten every run may pass "uncompressed" (Silver does).
 PARQUET_COMPRESSION = "lz4"
 # No column statistics: no reader prunes row groups inside one partition's file, and the Delta log
 # carries the row count. Computing min/max of every string column cost ~8% of a Bronze write.
