@@ -24,7 +24,6 @@ from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_row
 from etl_orchestrator.layers.silver import bronze_to_silver
 from etl_orchestrator.quality.rules import default_rules
 from tests.factories import build_dv360_csv, dv360_row
-from tests.lake.residency import resident_pages, written_back
 from tests.layers.conftest import LandFile
 
 
@@ -75,19 +74,6 @@ def test_loading_a_partition_twice_leaves_one_copy(gold_db: str, land: LandFile,
 
     assert again.deleted == 5 and again.rows == 5
     assert len(gold_rows(gold_db, partition)) == 5 and len(gold_rows(gold_db, other_day)) == 1
-
-
-def test_a_load_gives_back_the_cached_pages_of_the_silver_it_read(gold_db: str, land: LandFile, lake: Lake,
-                                                                  partition: PartitionRef) -> None:
-    build_silver(land, lake, partition, [dv360_row(line_item_id=str(index)) for index in range(2_000)])
-    (silver_file,) = DeltaTable(lake.silver).file_uris()
-    written_back(silver_file)
-    assert resident_pages(silver_file) > 0
-
-    assert load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4()).rows == 2_000
-
-    assert resident_pages(silver_file) == 0
-    assert load_campaign_daily(gold_db, lake, partition, execution_id=uuid.uuid4()).rows == 2_000  # from disk
 
 
 def test_concurrent_loads_of_the_same_partition_never_double_count(gold_db: str, land: LandFile, lake: Lake,

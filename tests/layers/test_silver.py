@@ -28,7 +28,6 @@ from etl_orchestrator.quality.rules import (
     default_rules,
 )
 from tests.factories import DV360_HEADER_DRIFT, build_dv360_csv, build_ttd_csv, dv360_row
-from tests.lake.residency import resident_pages, written_back
 from tests.layers.conftest import INGESTED_AT, REPORT_DATE, LandFile
 
 
@@ -220,19 +219,6 @@ def test_silver_files_are_written_uncompressed_and_bronze_files_compressed(
 
     assert codecs(lake.silver) == {"UNCOMPRESSED"}
     assert codecs(lake.bronze("dv360")) == {"LZ4"}
-
-
-def test_silver_gives_back_the_cached_pages_of_the_bronze_it_read(land: LandFile, lake: Lake,
-                                                                  partition: PartitionRef) -> None:
-    land(build_dv360_csv([dv360_row(line_item_id=str(index)) for index in range(2_000)]))
-    (bronze_file,) = DeltaTable(lake.bronze("dv360")).file_uris()
-    written_back(bronze_file)  # what the writeback Bronze started does within a moment
-    assert resident_pages(bronze_file) > 0
-
-    assert run(lake, partition).records_out == 2_000
-
-    assert resident_pages(bronze_file) == 0
-    assert read_partition(lake.bronze("dv360"), partition).height == 2_000  # still all there, from disk
 
 
 def test_replay_after_a_rule_change_releases_rows_and_keeps_the_invariant(land: LandFile, lake: Lake,

@@ -70,7 +70,6 @@ from deltalake.schema import ArrayType, PrimitiveType
 from deltalake.transaction import AddAction, RemoveAction
 
 from etl_orchestrator.domain.partition import PartitionRef
-from etl_orchestrator.lake import pagecache
 from etl_orchestrator.lake.errors import LakeBusyError, LakeSchemaError, LakeStorageError
 
 PARTITION_COLUMNS: tuple[str, ...] = ("org_id", "pipeline_id", "date")
@@ -314,7 +313,6 @@ def stage_partition_file(table_uri: str, partition: PartitionRef, data: pl.DataF
     if rows == 0:
         path.unlink()
         return StagedFile(table_uri, partition, None, 0, 0, schema)
-    pagecache.start_writeback(path)  # so that its pages are clean when its reader is done and releases them
     return StagedFile(table_uri, partition, relative, size, rows, schema)
 
 
@@ -472,20 +470,6 @@ def file_batches(path: Path | str, batch_rows: int, *, records: int | None = Non
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
         yield frame
-
-
-def release_partition(table_uri: str, partition: PartitionRef) -> None:
-    """Give the cached pages of the partition's files back (``pagecache``): call when its reader is done.
-
-    The files are the ones this process last saw, which its reader just listed: the log is not asked
-    again (a catch-up costs milliseconds, a one-row partition's whole layer). Should another process
-    have replaced them since, this releases the old ones, which is as harmless as any advice.
-    """
-    with _table_lock(table_uri):
-        snapshot = _snapshots.get(table_uri)
-        files = None if snapshot is None else snapshot.files
-        paths = [] if files is None else files.filter(_partition_filter(partition))["path"].to_list()
-    pagecache.release(Path(table_uri) / path for path in paths)
 
 
 def read_partition(table_uri: str, partition: PartitionRef, columns: list[str] | None = None) -> pl.DataFrame | None:

@@ -38,7 +38,7 @@ import psycopg
 
 from etl_orchestrator.domain.budgets import InsertionOrder
 from etl_orchestrator.domain.partition import PartitionRef
-from etl_orchestrator.lake import Lake, LakeLike, iter_partition, partition_row_count, release_partition
+from etl_orchestrator.lake import Lake, LakeLike, iter_partition, partition_row_count
 from etl_orchestrator.layers import pacing
 from etl_orchestrator.layers.pg import connect
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, PgColumn, encode_rows
@@ -148,7 +148,6 @@ def load_campaign_daily(conninfo: str, lake: LakeLike, partition: PartitionRef, 
                         copy.write(payload)
                     copy.write(TRAILER)
             _copy_io_daily(cursor, io_daily[0])
-    release_partition(lake.silver, partition)  # Silver is read; its cached pages serve new writes
     _summariser.request(conninfo)
     return GoldResult(rows=rows, deleted=max(deleted, 0), tables_updated=["campaign_daily"],
                       duration_ms=int((time.monotonic() - started) * 1000))

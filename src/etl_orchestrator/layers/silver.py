@@ -43,7 +43,6 @@ from etl_orchestrator.lake import (
     file_batches,
     partition_row_count,
     partition_written,
-    release_partition,
     scan_partition,
     scan_partitions,
     stage_partition_file,
@@ -191,10 +190,8 @@ def bronze_to_silver(lake: LakeLike, partition: PartitionRef, *, execution_id: U
         silver_rows = silver_rows.collect()  # written from memory and hashed there, not read back
     quarantine_rows = _quarantine_frame(bronze, parsed, dropped, source_format, execution_id) \
         if dropped.height else None
-    result = _publish(lake, partition, source_format, execution_id, silver_rows, quarantine_rows, records_in,
-                      duplicates=losers.len(), issues=issues, previous_hash=previous_hash)
-    release_partition(lake.bronze(source_format), partition)  # Bronze is read; its cached pages serve new writes
-    return result
+    return _publish(lake, partition, source_format, execution_id, silver_rows, quarantine_rows, records_in,
+                    duplicates=losers.len(), issues=issues, previous_hash=previous_hash)
 
 
 def replay_quarantine(lake: LakeLike, partition: PartitionRef, *, execution_id: UUID | str,
