@@ -248,13 +248,6 @@ def start_postgres(pgdata: Path, *, port: int, host: str = "127.0.0.1", database
         "-c", f"listen_addresses={host}", "-p", str(port), "-k", "",
         "-c", "max_connections=200", "-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB",
         "-c", "checkpoint_timeout=15min",
-        # No replica or archive ever reads this server's WAL, so it needs only enough for crash
-        # recovery, and at that level PostgreSQL gives a WAL segment's cached pages back as it closes
-        # it (XLogFileClose advises POSIX_FADV_DONTNEED unless a walsender or archiver could read
-        # them): new WAL and table pages then reuse them instead of memory this VM's free page
-        # reporting handed back to the host. 60-day backfills, three pairs: PostgreSQL's CPU per
-        # partition 367/407/435 ms against 441/538/468 (365-day runs showed no gain in wall time).
-        "-c", "wal_level=minimal", "-c", "max_wal_senders=0",
     ]
     if fast_unsafe:
         settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
