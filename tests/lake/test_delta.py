@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
@@ -31,6 +30,7 @@ from etl_orchestrator.lake import (
     vacuum_table,
 )
 from etl_orchestrator.lake.errors import LakeSchemaError
+from tests.lake.parquet_meta import codecs_and_statistics
 
 PIPELINE = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 
@@ -110,20 +110,14 @@ def test_an_uncommitted_staged_file_is_invisible(tmp_path: Path) -> None:
     assert not (Path(table) / str(staged.relative_path)).exists()
 
 
-def _codecs_and_statistics(path: Path) -> set[tuple[str, bool]]:
-    row_group = pq.read_metadata(path).row_group(0)
-    return {(row_group.column(i).compression, row_group.column(i).is_stats_set)
-            for i in range(row_group.num_columns)}
-
-
 @pytest.mark.parametrize("lazy", [False, True], ids=["frame", "lazy"])
 def test_a_staged_file_has_the_asked_codec_and_no_column_statistics(tmp_path: Path, lazy: bool) -> None:
     table = str(tmp_path / "t")
     data = rows(5, "x").lazy() if lazy else rows(5, "x")
     default = stage_partition_file(table, day(0), data)
     plain = stage_partition_file(table, day(1), data, compression="uncompressed")
-    assert _codecs_and_statistics(Path(table) / str(default.relative_path)) == {("LZ4", False)}
-    assert _codecs_and_statistics(Path(table) / str(plain.relative_path)) == {("UNCOMPRESSED", False)}
+    assert codecs_and_statistics(Path(table) / str(default.relative_path)) == {("LZ4", False)}
+    assert codecs_and_statistics(Path(table) / str(plain.relative_path)) == {("UNCOMPRESSED", False)}
     commit_partition(plain)
     frame = read_partition(table, day(1))
     assert frame is not None and frame["value"].to_list() == [0, 1, 2, 3, 4]
