@@ -46,6 +46,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 # For tests.support; string operations only: the workflow sandbox re-imports this module.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import backfill_floor  # noqa: E402
 from etl_orchestrator.config import Settings, load_settings  # noqa: E402
 from etl_orchestrator.db.engine import make_async_engine
 from etl_orchestrator.db.migrate import upgrade
@@ -168,7 +169,8 @@ def process_cpu(stack: BenchStack) -> dict[str, float]:
     """CPU seconds (user + system) each stack process and its descendants have used so far (Linux /proc).
 
     A figure steadier than wall time on a shared machine: what a partition costs, not how long it
-    waited for a core. Processes that already exited are not counted (none do during a phase).
+    waited for a core. A process that exited counts once its parent has reaped it (a closed
+    PostgreSQL connection's backend, by the postmaster).
     """
     parent_of, cpu_of = {}, {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -180,7 +182,8 @@ def process_cpu(stack: BenchStack) -> dict[str, float]:
         except OSError:
             continue
         parent_of[int(entry.name)] = int(fields[1])
-        cpu_of[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        # Its own time and its reaped children's (PostgreSQL's backends that closed their connection).
+        cpu_of[int(entry.name)] = sum(int(value) for value in fields[11:15]) / tick
     totals: dict[str, float] = {}
     for process in stack.processes:
         kind = process.name.split("-")[0]  # worker-1 counts as worker, sandbox-big as sandbox
@@ -193,9 +196,10 @@ def process_cpu(stack: BenchStack) -> dict[str, float]:
     return totals
 
 
-def print_cpu(before: dict[str, float], after: dict[str, float], partitions: int) -> None:
+def print_cpu(before: dict[str, float], after: dict[str, float], partitions: int, *,
+              label: str = "   CPU ms per partition:") -> None:
     used = {name: (after.get(name, 0.0) - before.get(name, 0.0)) * 1000 / partitions for name in after}
-    print("   CPU ms per partition: " + ", ".join(f"{name} {value:.0f}" for name, value in
+    print(f"{label} " + ", ".join(f"{name} {value:.0f}" for name, value in
                                                   sorted(used.items(), key=lambda item: -item[1]) if value >= 0.5)
           + f" (all {sum(used.values()):.0f})")
 
@@ -389,12 +393,17 @@ async def measure_throughput(stack: BenchStack, client: Client, http: httpx.Asyn
         1, count // 20)]] + [f"ingest:{execution_id}:{day}" for execution_id, day in zip(
             sample, days[::max(1, count // 20)], strict=False)])
     breakdown = await layer_breakdown(stack.settings.database.url, ids)
+    reference_before, own_before = process_cpu(stack), time.process_time()
     reference = await reference_throughput(client, reference_queue, count)
+    reference_after = process_cpu(stack)
+    reference_after["bench process"] = time.process_time() - own_before
     print(f"\n2. {count} one-row partitions triggered at once (target ≥ 25/s, none failed)")
     print(f"   ETL partitions              {count / wall:7.1f} /s   ({wall:.1f} s wall, all POSTs answered in "
           f"{posted - started:.1f} s, {failed} failed)")
     print(f"   Temporal alone (3 no-ops)   {reference:7.1f} /s")
     print_cpu(cpu_before, cpu_after, count)
+    print("   Temporal alone's (its worker runs in the bench process):", end="")
+    print_cpu(reference_before, reference_after, count, label=" CPU ms per workflow:")
     print_worker_memory(stack)
     print("   where a partition's time goes (Temporal history of a sample of 20, ETL and any ingestion child):")
     print_profile(profile, len(sample))
@@ -440,6 +449,29 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
     print_cpu(cpu_before, cpu_after, days)
     print_worker_memory(stack)
     print(f"   orchestration share of partition time: {breakdown['outside layers'] / breakdown['execution']:.0%}")
+    await measure_floor(stack, tenant, days, parallelism, backfill_wall=wall)
+
+
+async def measure_floor(stack: BenchStack, tenant, days: int, parallelism: int, *, backfill_wall: float) -> None:
+    """The backfill's references, same run (bench/backfill_floor.py): download, parse and COPY only; then
+    PostgreSQL alone, COPYing already encoded rows."""
+    cpu_before, own_before = process_cpu(stack), time.process_time()
+    wall, rows, payload = await backfill_floor.run_floor(
+        stack.settings.database.libpq_url, stack.big_sandbox_url, TOKEN, days=days, parallelism=parallelism,
+        org_id=tenant.org_id, pipeline_id=tenant.pipeline_id)
+    cpu_after = process_cpu(stack)
+    cpu_after["bench process"] = time.process_time() - own_before
+    print(f"   reference 1, download + parse + COPY only (no lake, no Temporal): {wall:.0f} s wall, {rows:,} rows "
+          f"(the backfill took {backfill_wall / wall:.2f}× as long)")
+    print_cpu(cpu_before, cpu_after, days)
+    cpu_before, own_before = process_cpu(stack), time.process_time()
+    wall = await backfill_floor.run_copies(stack.settings.database.libpq_url, payload, days=days,
+                                           parallelism=parallelism)
+    cpu_after = process_cpu(stack)
+    cpu_after["bench process"] = time.process_time() - own_before
+    print(f"   reference 2, PostgreSQL alone (one encoded day COPYed {days} times): {wall:.0f} s wall "
+          f"(the backfill took {backfill_wall / wall:.2f}× as long)")
+    print_cpu(cpu_before, cpu_after, days)
 
 
 async def main(args: argparse.Namespace) -> None:
