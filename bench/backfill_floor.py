@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 from etl_orchestrator.connectors.dv360 import Dv360Config, Dv360Connector
-from etl_orchestrator.layers.gold import COLUMNS, gold_rows
+from etl_orchestrator.layers.gold import COLUMNS, COPY_BATCH_ROWS, gold_rows
 from etl_orchestrator.layers.mappings import MONEY_METRICS, mapping_for, parse_frame, profile_columns
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, encode_rows
 from etl_orchestrator.layers.readers import read_landing_file
@@ -51,7 +51,11 @@ def parse_day(path: Path, day: date, org_id: int, pipeline_id: str) -> tuple[byt
     typed = parse_frame(frame, resolved, mapping, partition_date=day, decimal_comma=decimal_comma,
                         profiles=profiles).collect()
     constants = [("int4", org_id), ("uuid", pipeline_id), ("date", day), ("uuid", None)]
-    return encode_rows(gold_rows(typed), COLUMNS, constants), typed.height
+    rows = gold_rows(typed)
+    # In Gold's batches: the encoder costs more per row in one large batch.
+    payload = b"".join(encode_rows(rows.slice(offset, COPY_BATCH_ROWS), COLUMNS, constants)
+                       for offset in range(0, rows.height, COPY_BATCH_ROWS))
+    return payload, typed.height
 
 
 def copy_payload(database_url: str, table: str, payload: bytes) -> None:
