@@ -8,9 +8,12 @@ one API process and ``--workers`` worker processes (default 1). Then measures (n
    says completed, seen through LISTEN on ``etl_execution``), p50 over ``--runs`` runs, one at a time;
    reference: a trivial workflow of 3 no-op activities on the same server (in-process worker).
 2. ``throughput``: ``--concurrent`` one-row partitions triggered at once (one POST each): partitions/s
-   from the first POST to the last completion, and how many failed; reference: as many trivial workflows.
+   from the first POST to the last completion, and how many failed; reference: as many trivial workflows,
+   and what they cost in CPU.
 3. ``backfill``: a ``--backfill-days`` backfill of ``--backfill-rows``-row days (a second sandbox with
-   that many rows per day), wall time and where it goes (per-layer time summed over partitions).
+   that many rows per day), wall time and where it goes (per-layer time summed over partitions);
+   references (``backfill_floor.py``): the same days downloaded, parsed and COPYed with no lake and no
+   Temporal, then PostgreSQL alone COPYing encoded rows.
 
 Run: ``.venv/bin/python bench/bench_orchestration.py [--runs 30] [--concurrent 200]
 [--backfill-days 365] [--backfill-rows 125000] [--parallelism 4] [--workers 1]
