@@ -199,6 +199,11 @@ def process_cpu(stack: BenchStack) -> dict[str, float]:
     return totals
 
 
+def cpu_with_bench(stack: BenchStack) -> dict[str, float]:
+    """``process_cpu`` and this process's own CPU, which runs the references' work (the in-process worker)."""
+    return {**process_cpu(stack), "bench process": time.process_time()}
+
+
 def print_cpu(before: dict[str, float], after: dict[str, float], partitions: int, *,
               label: str = "   CPU ms per partition:") -> None:
     used = {name: (after.get(name, 0.0) - before.get(name, 0.0)) * 1000 / partitions for name in after}
@@ -396,10 +401,9 @@ async def measure_throughput(stack: BenchStack, client: Client, http: httpx.Asyn
         1, count // 20)]] + [f"ingest:{execution_id}:{day}" for execution_id, day in zip(
             sample, days[::max(1, count // 20)], strict=False)])
     breakdown = await layer_breakdown(stack.settings.database.url, ids)
-    reference_before, own_before = process_cpu(stack), time.process_time()
+    reference_before = cpu_with_bench(stack)
     reference = await reference_throughput(client, reference_queue, count)
-    reference_after = process_cpu(stack)
-    reference_after["bench process"] = time.process_time() - own_before
+    reference_after = cpu_with_bench(stack)
     print(f"\n2. {count} one-row partitions triggered at once (target ≥ 25/s, none failed)")
     print(f"   ETL partitions              {count / wall:7.1f} /s   ({wall:.1f} s wall, all POSTs answered in "
           f"{posted - started:.1f} s, {failed} failed)")
@@ -458,20 +462,18 @@ async def measure_backfill(stack: BenchStack, client: Client, days: int, rows: i
 async def measure_floor(stack: BenchStack, tenant, days: int, parallelism: int, *, backfill_wall: float) -> None:
     """The backfill's references, same run (bench/backfill_floor.py): download, parse and COPY only; then
     PostgreSQL alone, COPYing already encoded rows."""
-    cpu_before, own_before = process_cpu(stack), time.process_time()
+    cpu_before = cpu_with_bench(stack)
     wall, rows, payload = await backfill_floor.run_floor(
         stack.settings.database.libpq_url, stack.big_sandbox_url, TOKEN, days=days, parallelism=parallelism,
         org_id=tenant.org_id, pipeline_id=tenant.pipeline_id)
-    cpu_after = process_cpu(stack)
-    cpu_after["bench process"] = time.process_time() - own_before
+    cpu_after = cpu_with_bench(stack)
     print(f"   reference 1, download + parse + COPY only (no lake, no Temporal): {wall:.0f} s wall, {rows:,} rows "
           f"(the backfill took {backfill_wall / wall:.2f}× as long)")
     print_cpu(cpu_before, cpu_after, days)
-    cpu_before, own_before = process_cpu(stack), time.process_time()
+    cpu_before = cpu_with_bench(stack)
     wall = await backfill_floor.run_copies(stack.settings.database.libpq_url, payload, days=days,
                                            parallelism=parallelism)
-    cpu_after = process_cpu(stack)
-    cpu_after["bench process"] = time.process_time() - own_before
+    cpu_after = cpu_with_bench(stack)
     print(f"   reference 2, PostgreSQL alone (one encoded day COPYed {days} times): {wall:.0f} s wall "
           f"(the backfill took {backfill_wall / wall:.2f}× as long)")
     print_cpu(cpu_before, cpu_after, days)
