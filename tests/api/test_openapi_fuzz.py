@@ -16,6 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import positive_data_acceptance
+from schemathesis.core.parameters import ParameterLocation
 
 from tests.support import create_tenant
 
@@ -45,7 +46,12 @@ def fuzz(operation, mode: schemathesis.GenerationMode, headers: dict[str, str]) 
         if case.headers:
             case.headers = {name: value for name, value in case.headers.items()
                             if name.lower() not in FRAMING_HEADERS}
-        case.call_and_validate(headers=headers, timeout=30, excluded_checks=[positive_data_acceptance])
+        # A case whose headers are the invalid part (Authorization left out or garbled) goes as generated:
+        # our key would mend it, and the invalid query beside it may serialise to nothing (an empty list),
+        # so the request would be valid after all; the API's 401 is the answer to check then.
+        negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+        case.call_and_validate(headers=None if negative_headers else headers, timeout=30,
+                               excluded_checks=[positive_data_acceptance])
 
     run()
 
