@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 from etl_orchestrator.connectors.dv360 import Dv360Config, Dv360Connector
-from etl_orchestrator.layers.gold import COLUMNS, COPY_BATCH_ROWS, gold_rows
+from etl_orchestrator.layers.gold import COLUMNS, CONSTANT_COLUMNS, COPY_BATCH_ROWS, gold_rows
 from etl_orchestrator.layers.mappings import MONEY_METRICS, mapping_for, parse_frame, profile_columns
 from etl_orchestrator.layers.pgcopy import HEADER, TRAILER, encode_rows
 from etl_orchestrator.layers.readers import read_landing_file
@@ -50,7 +50,7 @@ def parse_day(path: Path, day: date, org_id: int, pipeline_id: str) -> tuple[byt
     decimal_comma = any(profiles[resolved[field]].comma_decimals for field in MONEY_METRICS if resolved[field])
     typed = parse_frame(frame, resolved, mapping, partition_date=day, decimal_comma=decimal_comma,
                         profiles=profiles).collect()
-    constants = [("int4", org_id), ("uuid", pipeline_id), ("date", day), ("uuid", None)]
+    constants = [("int4", org_id), ("uuid", pipeline_id), ("date", day), ("uuid", None)]  # CONSTANT_COLUMNS
     rows = gold_rows(typed)
     # In Gold's batches: the encoder costs more per row in one large batch.
     payload = b"".join(encode_rows(rows.slice(offset, COPY_BATCH_ROWS), COLUMNS, constants)
@@ -60,7 +60,7 @@ def parse_day(path: Path, day: date, org_id: int, pipeline_id: str) -> tuple[byt
 
 def copy_payload(database_url: str, table: str, payload: bytes) -> None:
     """COPY one day's encoded rows into ``table``, in a transaction of its own."""
-    columns = ", ".join(["org_id", "pipeline_id", "date", "execution_id", *(column.name for column in COLUMNS)])
+    columns = ", ".join([*CONSTANT_COLUMNS, *(column.name for column in COLUMNS)])
     with psycopg.connect(database_url) as conn, conn.cursor() as cursor:
         with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)") as copy:
             copy.write(HEADER)

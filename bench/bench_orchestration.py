@@ -409,8 +409,8 @@ async def measure_throughput(stack: BenchStack, client: Client, http: httpx.Asyn
           f"{posted - started:.1f} s, {failed} failed)")
     print(f"   Temporal alone (3 no-ops)   {reference:7.1f} /s")
     print_cpu(cpu_before, cpu_after, count)
-    print("   Temporal alone's (its worker runs in the bench process):", end="")
-    print_cpu(reference_before, reference_after, count, label=" CPU ms per workflow:")
+    print_cpu(reference_before, reference_after, count,
+              label="   Temporal alone's CPU ms per workflow (its worker runs in the bench process):")
     print_worker_memory(stack)
     print("   where a partition's time goes (Temporal history of a sample of 20, ETL and any ingestion child):")
     print_profile(profile, len(sample))
